@@ -1,0 +1,276 @@
+"""Data-set containers: event data sets, dense (regression) data sets and train/val/test splits.
+
+Every container carries ``name``, ``n_channels``, ``n_classes`` (``None`` for regression),
+``origin`` (how the data came to be, recorded in results) and ``fingerprint()``, a sha256 over the
+data content (not the name) that is stable across runs, machines and NumPy versions, used for
+result provenance.
+
+``origin`` values:
+
+* ``"generated"``: produced exactly by a deterministic generator in this package (Yin-Yang);
+* ``"regenerated"``: re-created by a faithful but not bit-exact generator (Mackey-Glass);
+* ``"package"``: read from data shipped inside an installed PyPI package (scikit-learn digits);
+* ``"user-file"``: read from a file the user supplied (MNIST IDX, SHD/SSC HDF5, NHP .mat, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+import numpy as np
+
+from .errors import DataFormatError
+from .events import BinnedEvents, EventSample, _concat, bin_samples
+
+if TYPE_CHECKING:
+    from .cache import BinCache
+
+__all__ = ["ORIGINS", "DenseDataset", "EventDataset", "Origin", "Splits"]
+
+logger = logging.getLogger(__name__)
+
+Origin = Literal["generated", "regenerated", "package", "user-file"]
+ORIGINS: tuple[str, ...] = ("generated", "regenerated", "package", "user-file")
+
+_FINGERPRINT_VERSION = b"eventbench.data.fingerprint.v1\x00"
+
+
+def _hash_header(h: hashlib._Hash, kind: str, header: Mapping[str, object]) -> None:
+    h.update(_FINGERPRINT_VERSION)
+    h.update(kind.encode() + b"\x00")
+    h.update(json.dumps(dict(header), sort_keys=True).encode() + b"\x00")
+
+
+def _hash_array(h: hashlib._Hash, a: np.ndarray, dtype: str) -> None:
+    arr = np.ascontiguousarray(a, dtype=np.dtype(dtype))
+    h.update(dtype.encode() + repr(arr.shape).encode() + b"\x00")
+    h.update(arr.tobytes())
+
+
+def _check_origin(origin: str) -> None:
+    if origin not in ORIGINS:
+        raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class EventDataset:
+    """A list of :class:`EventSample` with data-set metadata.
+
+    Attributes:
+        name: data-set name including the split, e.g. ``"shd/train"``.
+        samples: the samples (all with ``n_channels`` channels).
+        n_channels: number of input channels ``N``.
+        n_classes: number of classes, or ``None`` when the samples carry regression targets.
+        origin: see the module docstring.
+        source: the file read, or a description of the generator, for provenance.
+        class_names: optional class names, ``len == n_classes``.
+        groups: optional int64 ``[len(samples)]`` group ids (e.g. SHD speakers).
+        params: encoding/preprocessing parameters (plain JSON-able values), recorded in results.
+    """
+
+    name: str
+    samples: list[EventSample]
+    n_channels: int
+    n_classes: int | None
+    origin: Origin
+    source: str | None = None
+    class_names: tuple[str, ...] | None = None
+    groups: np.ndarray | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_origin(self.origin)
+        where = self.source or f"<{self.name}>"
+        for i, s in enumerate(self.samples):
+            if s.n_channels != self.n_channels:
+                raise DataFormatError(
+                    where, f"samples[{i}].n_channels",
+                    f"{s.n_channels} != data set n_channels {self.n_channels}",
+                )
+            if self.n_classes is not None and (
+                s.label is None or not 0 <= s.label < self.n_classes
+            ):
+                raise DataFormatError(
+                    where, f"samples[{i}].label", f"{s.label!r} outside [0, {self.n_classes})"
+                )
+        if self.class_names is not None and len(self.class_names) != self.n_classes:
+            raise DataFormatError(
+                where, "class_names", f"{len(self.class_names)} names for {self.n_classes} classes"
+            )
+        if self.groups is not None:
+            g = np.asarray(self.groups)
+            if g.shape != (len(self.samples),):
+                raise DataFormatError(
+                    where, "groups", f"shape {g.shape} != ({len(self.samples)},)"
+                )
+            object.__setattr__(self, "groups", g.astype(np.int64, copy=False))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> EventSample:
+        return self.samples[index]
+
+    def __iter__(self) -> Iterator[EventSample]:
+        return iter(self.samples)
+
+    def labels(self) -> np.ndarray:
+        """int64 ``[len]`` labels (raises ``ValueError`` if a sample has none)."""
+        if any(s.label is None for s in self.samples):
+            raise ValueError(f"{self.name}: not every sample has a label")
+        return np.array([s.label for s in self.samples], dtype=np.int64)
+
+    def subset(self, indices: Sequence[int] | np.ndarray, name: str | None = None) -> EventDataset:
+        """A new data set with the samples at ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        return EventDataset(
+            name=name or self.name,
+            samples=[self.samples[int(i)] for i in idx],
+            n_channels=self.n_channels,
+            n_classes=self.n_classes,
+            origin=self.origin,
+            source=self.source,
+            class_names=self.class_names,
+            groups=None if self.groups is None else self.groups[idx],
+            params=dict(self.params),
+        )
+
+    def with_samples(
+        self, samples: list[EventSample], name: str | None = None, n_channels: int | None = None,
+        groups: np.ndarray | None = None, **params: object,
+    ) -> EventDataset:
+        """A new data set with other samples (e.g. augmented), metadata kept, ``params`` extended."""
+        return EventDataset(
+            name=name or self.name,
+            samples=samples,
+            n_channels=self.n_channels if n_channels is None else n_channels,
+            n_classes=self.n_classes,
+            origin=self.origin,
+            source=self.source,
+            class_names=self.class_names,
+            groups=groups,
+            params={**self.params, **params},
+        )
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        _hash_header(h, "EventDataset", {
+            "n_channels": self.n_channels, "n_classes": self.n_classes,
+            "n_samples": len(self.samples),
+        })
+        times, chans, ptr = _concat(self.samples)
+        _hash_array(h, np.diff(ptr), "<i8")
+        _hash_array(h, times, "<f8")
+        _hash_array(h, chans, "<i8")
+        labels = np.array([-1 if s.label is None else s.label for s in self.samples], np.int64)
+        _hash_array(h, labels, "<i8")
+        for s in self.samples:
+            if s.target is None:
+                h.update(b"\x00")
+            else:
+                h.update(b"\x01")
+                _hash_array(h, s.target, "<f8")
+        return h.hexdigest()
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) over the samples' times, channels, labels, targets, ``n_channels`` and
+        ``n_classes``; computed once per object."""
+        return self._fingerprint
+
+    def binned(self, dt_s: float, n_steps: int, cache: BinCache | None = None) -> BinnedEvents:
+        """All samples on the grid ``n * dt_s`` (see :func:`~eventbench.data.bin_samples`),
+        looked up in / stored to ``cache`` when given."""
+        if cache is not None:
+            return cache.binned(self, dt_s, n_steps)
+        return bin_samples(self.samples, self.n_channels, dt_s, n_steps)
+
+
+@dataclass(frozen=True, eq=False)
+class DenseDataset:
+    """A dense, time-major regression data set (one long recording/sequence).
+
+    Attributes:
+        name: e.g. ``"mackey_glass/tau17/train"``.
+        inputs: ``[T, N]`` inputs per step (Mackey-Glass: windows of past values; NHP: spike
+            counts per channel).
+        targets: ``[T, K]`` targets per step (Mackey-Glass: next value, ``K = 1``; NHP: cursor
+            velocity, ``K = 2``).
+        n_channels: ``N``.
+        origin: see the module docstring.
+        dt_s: sampling step in seconds, or ``None`` when time is dimensionless (Mackey-Glass; the
+            step in model time units is in ``params``).
+        n_classes: always ``None`` (kept for a uniform interface).
+        source: file read or generator description.
+        params: preprocessing parameters, recorded in results.
+    """
+
+    name: str
+    inputs: np.ndarray
+    targets: np.ndarray
+    n_channels: int
+    origin: Origin
+    dt_s: float | None = None
+    n_classes: None = None
+    source: str | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_origin(self.origin)
+        where = self.source or f"<{self.name}>"
+        if self.inputs.ndim != 2 or self.inputs.shape[1] != self.n_channels:
+            raise DataFormatError(
+                where, "inputs", f"shape {self.inputs.shape} is not [T, {self.n_channels}]"
+            )
+        if self.targets.ndim != 2 or self.targets.shape[0] != self.inputs.shape[0]:
+            raise DataFormatError(
+                where, "targets", f"shape {self.targets.shape} is not [{self.inputs.shape[0]}, K]"
+            )
+        for key in ("inputs", "targets"):
+            a: np.ndarray = getattr(self, key)
+            if not np.isfinite(a).all():
+                raise DataFormatError(where, key, "contains NaN or inf")
+            v = a.view()
+            v.flags.writeable = False
+            object.__setattr__(self, key, v)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        _hash_header(h, "DenseDataset", {"n_channels": self.n_channels, "dt_s": self.dt_s})
+        _hash_array(h, self.inputs, "<f8")
+        _hash_array(h, self.targets, "<f8")
+        return h.hexdigest()
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) over ``inputs`` and ``targets`` (as float64), ``n_channels`` and ``dt_s``."""
+        return self._fingerprint
+
+
+D = TypeVar("D", EventDataset, DenseDataset)
+
+
+@dataclass(frozen=True, eq=False)
+class Splits(Generic[D]):
+    """Train / validation / test splits of one data set (``val`` may be ``None``)."""
+
+    train: D
+    val: D | None
+    test: D
+
+    def items(self) -> list[tuple[str, D]]:
+        """``[("train", ...), ("val", ...), ("test", ...)]`` without absent splits."""
+        out = [("train", self.train)]
+        if self.val is not None:
+            out.append(("val", self.val))
+        out.append(("test", self.test))
+        return out

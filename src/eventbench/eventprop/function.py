@@ -1,0 +1,413 @@
+r"""EventProp as a ``torch.autograd.Function``: time-stepped forward, spike-driven reverse replay.
+
+Forward (no graph): the discrete dynamics of :mod:`eventbench.core.lif`, processed in chunks of
+time steps; spikes are kept as sparse :class:`~eventbench.core.records.SpikeRecord` s together with
+the jump denominator ``I - V``. Nothing of size ``T x B x N`` is saved for the backward pass.
+
+Backward: the W&P adjoint (``lambda_v``, ``lambda_i``; see ``docs/design.md``) integrated exactly
+backwards over each step, with jumps at the recorded spikes and weight gradients accumulated at
+the events. Shapes: ``x [T, B, n_in]``; state ``[B, N]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from eventbench.core.lif import LIFState, integrate, lif_step, zero_state
+from eventbench.core.network import NetworkTensors
+from eventbench.core.params import StepCoeffs
+from eventbench.core.records import SpikeRecord, concat_records, record_from_dense
+from eventbench.core.regularisers import RateRegulariser
+from eventbench.readout.readouts import Readout, WeightedVoltage
+
+__all__ = ["EventPropConfig", "ForwardRecord", "eventprop_forward"]
+
+
+@dataclass
+class ForwardRecord:
+    """What the forward pass hands to the caller besides the differentiable outputs."""
+
+    spikes: tuple[SpikeRecord, ...] = ()
+    output_spikes: SpikeRecord | None = None
+    guard_hits: int = 0
+
+
+@dataclass(frozen=True)
+class EventPropConfig:
+    """Static settings of one EventProp call.
+
+    Attributes:
+        readout: the readout (see :mod:`eventbench.readout.readouts`).
+        guard_eps: lower bound of the jump denominator ``I - V``; smaller values are raised to
+            it and counted as guard hits.
+        regulariser: optional firing-rate pseudo-gradient on hidden layers.
+        chunk: time steps processed per block (bounds the transient dense buffers).
+        max_spikes: if set, more recorded spikes than this in any population is an error.
+        latency_shift: test-only hook; a non-zero value samples the postsynaptic adjoint at the
+            wrong step (a deliberately wrong variant for negative-control tests).
+    """
+
+    readout: Readout
+    guard_eps: float = 1e-3
+    regulariser: RateRegulariser | None = None
+    chunk: int = 128
+    max_spikes: int | None = None
+    latency_shift: int = 0
+    record: ForwardRecord = field(default_factory=ForwardRecord, compare=False)
+
+
+def _check_spike_budget(rec: SpikeRecord, cfg: EventPropConfig, name: str) -> None:
+    if cfg.max_spikes is not None and rec.n_spikes > cfg.max_spikes:
+        raise RuntimeError(
+            f"{name} recorded {rec.n_spikes} spikes, more than max_spikes={cfg.max_spikes}; "
+            "raise max_spikes or lower the firing rate"
+        )
+
+
+class _EventPropFn(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        cfg: EventPropConfig,
+        net: NetworkTensors,
+        x: Tensor,
+        *params: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        w_ff, w_rec, w_out, bias = _unflatten(net, params)
+        readout_value, fired, hidden, out_rec, extra = _forward(cfg, net, x, w_ff, w_rec, w_out, bias)
+        guard = sum(int((r.i_minus_v < cfg.guard_eps).sum()) for r in hidden)
+        if out_rec is not None:
+            guard += int((out_rec.i_minus_v < cfg.guard_eps).sum())
+        cfg.record.spikes = hidden
+        cfg.record.output_spikes = out_rec
+        cfg.record.guard_hits = guard
+        ctx.cfg = cfg
+        ctx.net = net
+        ctx.hidden = hidden
+        ctx.out_rec = out_rec
+        ctx.extra = extra
+        ctx.save_for_backward(x, *params)
+        ctx.mark_non_differentiable(fired)
+        return readout_value, fired
+
+    @staticmethod
+    def backward(ctx: Any, g_readout: Tensor, _g_fired: Tensor | None) -> tuple[Tensor | None, ...]:
+        x, *params = ctx.saved_tensors
+        net: NetworkTensors = ctx.net
+        w_ff, w_rec, w_out, bias = _unflatten(net, tuple(params))
+        grads = _backward(
+            ctx.cfg, net, x, w_ff, w_rec, w_out, bias, ctx.hidden, ctx.out_rec, ctx.extra, g_readout
+        )
+        return (None, None, None, *grads)
+
+
+def _flatten(net: NetworkTensors) -> tuple[Tensor, ...]:
+    flat: list[Tensor] = list(net.w_ff)
+    flat += [w for w in net.w_rec if w is not None]
+    flat.append(net.w_out)
+    if net.bias is not None:
+        flat.append(net.bias)
+    return tuple(flat)
+
+
+def _unflatten(
+    net: NetworkTensors, params: tuple[Tensor, ...]
+) -> tuple[list[Tensor], list[Tensor | None], Tensor, Tensor | None]:
+    n = len(net.w_ff)
+    w_ff = list(params[:n])
+    k = n
+    w_rec: list[Tensor | None] = []
+    for w in net.w_rec:
+        if w is None:
+            w_rec.append(None)
+        else:
+            w_rec.append(params[k])
+            k += 1
+    w_out = params[k]
+    bias = params[k + 1] if net.bias is not None else None
+    return w_ff, w_rec, w_out, bias
+
+
+def eventprop_forward(
+    cfg: EventPropConfig, net: NetworkTensors, x: Tensor
+) -> tuple[Tensor, Tensor, ForwardRecord]:
+    """Run EventProp: returns ``(readout, fired, record)``; ``readout`` is differentiable in the
+    weights of ``net`` through the EventProp backward pass."""
+    readout, fired = _EventPropFn.apply(cfg, net, x, *_flatten(net))
+    return readout, fired, cfg.record
+
+
+# --------------------------------------------------------------------------------------------
+# forward
+
+
+def _forward(
+    cfg: EventPropConfig,
+    net: NetworkTensors,
+    x: Tensor,
+    w_ff: list[Tensor],
+    w_rec: list[Tensor | None],
+    w_out: Tensor,
+    bias: Tensor | None,
+) -> tuple[Tensor, Tensor, tuple[SpikeRecord, ...], SpikeRecord | None, Tensor]:
+    t_steps, batch, n_in = x.shape
+    n_layers = len(w_ff)
+    sizes = [w.shape[1] for w in w_ff]
+    n_out = w_out.shape[1]
+    oc = net.out_coeffs
+    lif_out = net.spec.output_kind == "lif"
+    ro = cfg.readout
+
+    states = [zero_state(batch, n, x) for n in sizes]
+    z_prev = [torch.zeros(batch, n, dtype=x.dtype, device=x.device) for n in sizes]
+    out_state = zero_state(batch, n_out, x)
+    parts: list[list[SpikeRecord]] = [[] for _ in sizes]
+    out_parts: list[SpikeRecord] = []
+
+    coeff = (
+        ro.coefficients(t_steps, x.dtype, x.device) if isinstance(ro, WeightedVoltage) else None
+    )
+    acc = torch.zeros(batch, n_out, dtype=x.dtype, device=x.device)
+    argmax = torch.zeros(batch, n_out, dtype=torch.int64, device=x.device)
+    vmax = torch.full((batch, n_out), -torch.inf, dtype=x.dtype, device=x.device)
+    trace = torch.empty(
+        t_steps if ro.kind == "trace" else 0, batch, n_out, dtype=x.dtype, device=x.device
+    )
+
+    for c0 in range(0, t_steps, cfg.chunk):
+        c1 = min(c0 + cfg.chunk, t_steps)
+        clen = c1 - c0
+        cur0 = (x[c0:c1].reshape(clen * batch, n_in) @ w_ff[0]).view(clen, batch, sizes[0])
+        zbuf = [torch.empty(clen, batch, n, dtype=x.dtype, device=x.device) for n in sizes]
+        dbuf = [torch.empty(clen, batch, n, dtype=x.dtype, device=x.device) for n in sizes]
+        zout = torch.empty(clen if lif_out else 0, batch, n_out, dtype=x.dtype, device=x.device)
+        dout = torch.empty_like(zout)
+        for k in range(clen):
+            for layer in range(n_layers):
+                inp = cur0[k] if layer == 0 else z_prev[layer - 1] @ w_ff[layer]
+                wr = w_rec[layer]
+                if wr is not None:
+                    inp = inp + z_prev[layer] @ wr
+                st = states[layer]
+                step = lif_step(LIFState(st.v, st.i + inp), net.coeffs[layer])
+                states[layer] = step.state
+                zbuf[layer][k] = step.spikes
+                dbuf[layer][k] = step.i_minus_v
+            o_in = LIFState(out_state.v, out_state.i + z_prev[-1] @ w_out)
+            if lif_out:
+                ostep = lif_step(o_in, oc)
+                out_state = ostep.state
+                zout[k] = ostep.spikes
+                dout[k] = ostep.i_minus_v
+            else:
+                out_state = integrate(o_in, oc, bias)
+                v = out_state.v
+                n = c0 + k
+                if coeff is not None:
+                    acc += coeff[n] * v
+                elif ro.kind == "max":
+                    better = v > vmax
+                    vmax = torch.where(better, v, vmax)
+                    argmax = torch.where(better, n, argmax)
+                elif ro.kind == "trace":
+                    trace[n] = v
+            z_prev = [zbuf[layer][k] for layer in range(n_layers)]
+        for layer in range(n_layers):
+            parts[layer].append(record_from_dense(zbuf[layer], dbuf[layer], c0 + 1))
+        if lif_out:
+            out_parts.append(record_from_dense(zout, dout, c0 + 1))
+
+    hidden = tuple(
+        concat_records(parts[layer], t_steps, batch, sizes[layer]) for layer in range(n_layers)
+    )
+    for layer, rec in enumerate(hidden):
+        _check_spike_budget(rec, cfg, f"hidden layer {layer}")
+    out_rec = concat_records(out_parts, t_steps, batch, n_out) if lif_out else None
+    fired = torch.zeros(batch, n_out, dtype=torch.bool, device=x.device)
+    if ro.kind == "first_spike":
+        assert out_rec is not None
+        _check_spike_budget(out_rec, cfg, "output layer")
+        first = _first_stamp(out_rec)
+        fired = first <= t_steps
+        value = torch.where(fired, first, t_steps).to(x.dtype) * net.spec.dt_s
+        extra = first
+    elif ro.kind == "max":
+        value, extra = vmax, argmax
+    elif ro.kind == "trace":
+        value, extra = trace, torch.empty(0)
+    else:
+        value, extra = acc, torch.empty(0)
+    return value, fired, hidden, out_rec, extra
+
+
+def _first_stamp(rec: SpikeRecord) -> Tensor:
+    """Stamp of the first spike per ``(sample, neuron)``, ``T + 1`` when silent; int64 ``[B, N]``."""
+    first = torch.full(
+        (rec.batch_size * rec.n_neurons,), rec.n_steps + 1, dtype=torch.int64, device=rec.step.device
+    )
+    flat = rec.batch * rec.n_neurons + rec.neuron
+    first.scatter_reduce_(0, flat, rec.step, reduce="amin")
+    return first.view(rec.batch_size, rec.n_neurons)
+
+
+# --------------------------------------------------------------------------------------------
+# backward
+
+
+def _jump(
+    lam_v: Tensor,
+    z: Tensor,
+    den: Tensor,
+    feedback: Tensor | None,
+    c: StepCoeffs,
+    extra_num: Tensor | None,
+    extra_add: Tensor | None,
+) -> Tensor:
+    r"""Adjoint jump at the spikes ``z`` (0/1 ``[B, N]``):
+    :math:`\lambda_V \leftarrow \lambda_V + [(\vartheta - V_r)\lambda_V + F + \partial L/\partial t]
+    / \mathrm{guard}(I - V)` plus the (undivided) regulariser term."""
+    num = (c.threshold - c.v_reset) * lam_v
+    if feedback is not None:
+        num = num + feedback
+    if extra_num is not None:
+        num = num + extra_num
+    delta = num / den
+    if extra_add is not None:
+        delta = delta + extra_add
+    return lam_v + z * delta
+
+
+def _backward(
+    cfg: EventPropConfig,
+    net: NetworkTensors,
+    x: Tensor,
+    w_ff: list[Tensor],
+    w_rec: list[Tensor | None],
+    w_out: Tensor,
+    bias: Tensor | None,
+    hidden: tuple[SpikeRecord, ...],
+    out_rec: SpikeRecord | None,
+    extra: Tensor,
+    g_readout: Tensor,
+) -> list[Tensor | None]:
+    t_steps, batch, n_in = x.shape
+    n_layers = len(w_ff)
+    sizes = [w.shape[1] for w in w_ff]
+    n_out = w_out.shape[1]
+    oc = net.out_coeffs
+    ro = cfg.readout
+    dtype, dev = x.dtype, x.device
+    shift = cfg.latency_shift
+
+    lam_v = [torch.zeros(batch, n, dtype=dtype, device=dev) for n in sizes]
+    lam_i = [torch.zeros(batch, n, dtype=dtype, device=dev) for n in sizes]
+    lam_vo = torch.zeros(batch, n_out, dtype=dtype, device=dev)
+    lam_io = torch.zeros(batch, n_out, dtype=dtype, device=dev)
+    g_ff = [torch.zeros_like(w) for w in w_ff]
+    g_rec = [torch.zeros_like(w) if w is not None else None for w in w_rec]
+    g_out = torch.zeros_like(w_out)
+    g_bias = torch.zeros_like(bias) if bias is not None else None
+
+    reg = (
+        [cfg.regulariser.adjoint_jump(r.counts()).to(dtype) for r in hidden]
+        if cfg.regulariser is not None
+        else [None] * n_layers
+    )
+    coeff = (
+        ro.coefficients(t_steps, dtype, dev) if isinstance(ro, WeightedVoltage) else None
+    )
+    # spike-time readout: dL/dt per (sample, neuron), applied at the first spike or as phantom
+    first = extra if ro.kind == "first_spike" else None
+    n_spk = [torch.bincount(r.step, minlength=t_steps + 1).tolist() for r in hidden]
+    eps = cfg.guard_eps
+
+    for c0 in reversed(range(0, t_steps, cfg.chunk)):
+        c1 = min(c0 + cfg.chunk, t_steps)
+        clen = c1 - c0
+        # stamps c0 .. c1 (inclusive): rows 0..clen
+        zs = [r.dense(c0, c1 + 1, dtype) for r in hidden]
+        dens = [r.dense_values(r.i_minus_v, c0, c1 + 1, 1.0).clamp_min(eps) for r in hidden]
+        if out_rec is not None:
+            zo = out_rec.dense(c0, c1 + 1, dtype)
+            do = out_rec.dense_values(out_rec.i_minus_v, c0, c1 + 1, 1.0).clamp_min(eps)
+        lam_i_buf = [torch.empty(clen, batch, n, dtype=dtype, device=dev) for n in sizes]
+        lam_io_buf = torch.empty(clen, batch, n_out, dtype=dtype, device=dev)
+        for k in reversed(range(clen)):
+            n = c0 + k
+            s = n + 1  # stamp of the end of this step
+            deliver = s < t_steps
+            # feedback F = sum_m w_nm (lambda_V,m - lambda_I,m) at t_s^+, computed before any jump
+            fb: list[Tensor | None] = [None] * n_layers
+            if deliver:
+                for layer in range(n_layers):
+                    if n_spk[layer][s] == 0:
+                        continue
+                    if layer + 1 < n_layers:
+                        f = (lam_v[layer + 1] - lam_i[layer + 1]) @ w_ff[layer + 1].T
+                    else:
+                        f = (lam_vo - lam_io) @ w_out.T
+                    wr = w_rec[layer]
+                    if wr is not None:
+                        f = f + (lam_v[layer] - lam_i[layer]) @ wr.T
+                    fb[layer] = f
+            # readout at t_s
+            if coeff is not None:
+                lam_vo = lam_vo - g_readout * (coeff[n] / oc.tau_mem_s)
+            elif ro.kind == "trace":
+                lam_vo = lam_vo - g_readout[n] / oc.tau_mem_s
+            elif ro.kind == "max":
+                lam_vo = lam_vo - torch.where(extra == n, g_readout, 0.0) / oc.tau_mem_s
+            elif first is not None and out_rec is not None:
+                zrow = zo[k + 1]
+                t_term = torch.where(first == s, g_readout, 0.0)
+                lam_vo = _jump(lam_vo, zrow, do[k + 1], None, oc, t_term, None)
+                if s == t_steps:  # phantom spikes of silent outputs at T
+                    lam_vo = lam_vo + torch.where(first > t_steps, g_readout, 0.0)
+            if g_bias is not None:
+                g_bias -= (1.0 - oc.alpha) * oc.tau_mem_s * lam_vo.sum(dim=0)
+            # jumps of the hidden spikes stamped s
+            for layer in range(n_layers):
+                if n_spk[layer][s] == 0:
+                    continue
+                r = reg[layer]
+                lam_v[layer] = _jump(
+                    lam_v[layer],
+                    zs[layer][k + 1],
+                    dens[layer][k + 1],
+                    fb[layer],
+                    net.coeffs[layer],
+                    None,
+                    r,
+                )
+            # exact reverse dynamics over [t_n, t_{n+1}]
+            for layer in range(n_layers):
+                c = net.coeffs[layer]
+                lam_i[layer] = c.beta * lam_i[layer] + c.kappa * lam_v[layer]
+                lam_v[layer] = c.alpha * lam_v[layer]
+                lam_i_buf[layer][k] = lam_i[layer]
+            lam_io = oc.beta * lam_io + oc.kappa * lam_vo
+            lam_vo = oc.alpha * lam_vo
+            lam_io_buf[k] = lam_io
+        # weight gradients: events delivered at t_n (n in chunk) meet lambda_I(t_n)
+        lo, hi = max(0, shift), clen + min(0, shift)
+        for layer in range(n_layers):
+            tau_s = net.coeffs[layer].tau_syn_s
+            lam = lam_i_buf[layer][lo - shift : hi - shift].reshape(-1, sizes[layer])
+            pre = x[c0 + lo : c0 + hi] if layer == 0 else zs[layer - 1][lo:hi]
+            g_ff[layer] -= tau_s * (pre.reshape(-1, pre.shape[-1]).T @ lam)
+            gr = g_rec[layer]
+            if gr is not None:
+                gr -= tau_s * (zs[layer][lo:hi].reshape(-1, sizes[layer]).T @ lam)
+        lam = lam_io_buf[lo - shift : hi - shift].reshape(-1, n_out)
+        g_out -= oc.tau_syn_s * (zs[-1][lo:hi].reshape(-1, sizes[-1]).T @ lam)
+
+    out: list[Tensor | None] = list(g_ff)
+    out += [g for g in g_rec if g is not None]
+    out.append(g_out)
+    if g_bias is not None:
+        out.append(g_bias)
+    return out

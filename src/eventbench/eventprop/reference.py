@@ -1,0 +1,253 @@
+r"""Slow, clear float64 reference of the time-stepped EventProp (for tests and debugging only).
+
+It implements the discrete model and the reverse replay of ``docs/design.md`` sample by sample,
+with explicit Python loops over steps, spikes and synapses, in NumPy float64, sharing no code with
+the fast path except :func:`eventbench.core.params.discretise`. The fast path
+(:mod:`eventbench.eventprop.function`) must equal it to rounding.
+
+Notation: ``lambda_v``, ``lambda_i`` as in Wunderlich & Pehle (2021); ``dL/dV = -tau_m lambda_v``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from eventbench.core.params import StepCoeffs
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from eventbench.core.network import NetworkTensors
+
+__all__ = ["RefNetwork", "RefResult", "from_tensors", "reference_eventprop"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RefNetwork:
+    """Plain-array description: ``w_ff[l] [n_pre, n_l]``, ``w_rec[l] [n_l, n_l]`` or ``None``,
+    ``w_out [n_last, n_out]``, ``bias [n_out]`` or ``None``; per-layer coefficients."""
+
+    w_ff: list[F64]
+    w_rec: list[F64 | None]
+    w_out: F64
+    bias: F64 | None
+    coeffs: list[StepCoeffs]
+    out_coeffs: StepCoeffs
+    out_kind: str = "li"
+
+
+@dataclass
+class RefResult:
+    """Forward result of one sample plus the gradients after :func:`reference_eventprop`."""
+
+    v_out: F64  # [T, n_out] samples V(t_{n+1})
+    spikes: list[list[tuple[int, int, float]]]  # per layer: (stamp, neuron, I - V)
+    out_spikes: list[tuple[int, int, float]]
+    grads: dict[str, F64] = field(default_factory=dict)
+    guard_hits: int = 0
+
+
+def _forward(net: RefNetwork, x: F64) -> RefResult:
+    t_steps = x.shape[0]
+    n_layers = len(net.w_ff)
+    sizes = [w.shape[1] for w in net.w_ff]
+    n_out = net.w_out.shape[1]
+    v = [np.zeros(n) for n in sizes]
+    i = [np.zeros(n) for n in sizes]
+    z_prev = [np.zeros(n) for n in sizes]
+    vo, io = np.zeros(n_out), np.zeros(n_out)
+    spikes: list[list[tuple[int, int, float]]] = [[] for _ in sizes]
+    out_spikes: list[tuple[int, int, float]] = []
+    v_out = np.zeros((t_steps, n_out))
+    for n in range(t_steps):
+        z_new = []
+        for layer in range(n_layers):
+            c = net.coeffs[layer]
+            pre = x[n] if layer == 0 else z_prev[layer - 1]
+            i[layer] = i[layer] + pre @ net.w_ff[layer]
+            wr = net.w_rec[layer]
+            if wr is not None:
+                i[layer] = i[layer] + z_prev[layer] @ wr
+            v[layer] = c.alpha * v[layer] + c.rho * i[layer]
+            i[layer] = c.beta * i[layer]
+            z = np.zeros(sizes[layer])
+            for j in range(sizes[layer]):
+                if v[layer][j] >= c.threshold:
+                    z[j] = 1.0
+                    spikes[layer].append((n + 1, j, float(i[layer][j] - v[layer][j])))
+                    v[layer][j] = c.v_reset
+            z_new.append(z)
+        oc = net.out_coeffs
+        io = io + z_prev[-1] @ net.w_out
+        vo = oc.alpha * vo + oc.rho * io
+        if net.bias is not None:
+            vo = vo + (1.0 - oc.alpha) * net.bias
+        io = oc.beta * io
+        if net.out_kind == "lif":
+            for k in range(n_out):
+                if vo[k] >= oc.threshold:
+                    out_spikes.append((n + 1, k, float(io[k] - vo[k])))
+                    vo[k] = oc.v_reset
+        v_out[n] = vo
+        z_prev = z_new
+    return RefResult(v_out, spikes, out_spikes)
+
+
+def reference_eventprop(
+    net: RefNetwork,
+    x: F64,
+    readout_kind: str,
+    readout_grad: F64,
+    coefficients: F64 | None = None,
+    guard_eps: float = 1e-3,
+    reg_jump: list[F64] | None = None,
+) -> RefResult:
+    """Forward and EventProp backward for one sample ``x [T, n_in]``.
+
+    Args:
+        readout_kind: ``"weighted"``, ``"max"``, ``"trace"`` or ``"first_spike"``.
+        readout_grad: ``dL/d readout`` for this sample: ``[n_out]``, or ``[T, n_out]`` for
+            ``"trace"``.
+        coefficients: ``[T]`` weights of a ``"weighted"`` readout.
+        reg_jump: per layer ``[n_l]`` additions to ``lambda_v`` at each spike (rate regulariser).
+    Returns:
+        the forward result with ``grads`` filled (keys ``w_ff.{l}``, ``w_rec.{l}``, ``w_out``,
+        ``bias``).
+    """
+    res = _forward(net, x)
+    t_steps = x.shape[0]
+    n_layers = len(net.w_ff)
+    sizes = [w.shape[1] for w in net.w_ff]
+    n_out = net.w_out.shape[1]
+    oc = net.out_coeffs
+    lam_v = [np.zeros(n) for n in sizes]
+    lam_i = [np.zeros(n) for n in sizes]
+    lam_vo, lam_io = np.zeros(n_out), np.zeros(n_out)
+    g_ff = [np.zeros_like(w) for w in net.w_ff]
+    g_rec = [np.zeros_like(w) if w is not None else None for w in net.w_rec]
+    g_out = np.zeros_like(net.w_out)
+    g_bias = np.zeros(n_out)
+
+    by_stamp: list[dict[int, list[tuple[int, float]]]] = []
+    for layer in range(n_layers):
+        d: dict[int, list[tuple[int, float]]] = {}
+        for s, j, den in res.spikes[layer]:
+            d.setdefault(s, []).append((j, den))
+        by_stamp.append(d)
+    out_by_stamp: dict[int, list[tuple[int, float]]] = {}
+    first: dict[int, int] = {}
+    for s, k, den in res.out_spikes:
+        out_by_stamp.setdefault(s, []).append((k, den))
+        first.setdefault(k, s)
+    argmax = res.v_out.argmax(axis=0)
+    hits = 0
+
+    for n in reversed(range(t_steps)):
+        s = n + 1
+        # adjoint values at t_s^+ before any jump, used by every feedback term
+        post_v = [lv.copy() for lv in lam_v]
+        post_i = [li.copy() for li in lam_i]
+        post_vo, post_io = lam_vo.copy(), lam_io.copy()
+        # readout terms at t_s
+        if readout_kind == "weighted":
+            assert coefficients is not None
+            lam_vo = lam_vo - readout_grad * coefficients[n] / oc.tau_mem_s
+        elif readout_kind == "trace":
+            lam_vo = lam_vo - readout_grad[n] / oc.tau_mem_s
+        elif readout_kind == "max":
+            for k in range(n_out):
+                if argmax[k] == n:
+                    lam_vo[k] -= readout_grad[k] / oc.tau_mem_s
+        elif readout_kind == "first_spike":
+            for k, den in out_by_stamp.get(s, []):
+                if den < guard_eps:
+                    hits += 1
+                den = max(den, guard_eps)
+                term = readout_grad[k] if first[k] == s else 0.0
+                lam_vo[k] += ((oc.threshold - oc.v_reset) * post_vo[k] + term) / den
+            if s == t_steps:
+                for k in range(n_out):
+                    if k not in first:
+                        lam_vo[k] += readout_grad[k]
+        g_bias += -(1.0 - oc.alpha) * oc.tau_mem_s * lam_vo
+        # hidden spike jumps
+        for layer in range(n_layers):
+            c = net.coeffs[layer]
+            for j, den in by_stamp[layer].get(s, []):
+                if den < guard_eps:
+                    hits += 1
+                den = max(den, guard_eps)
+                feedback = 0.0
+                if s < t_steps:
+                    if layer + 1 < n_layers:
+                        w_next = net.w_ff[layer + 1]
+                        for m in range(sizes[layer + 1]):
+                            feedback += w_next[j, m] * (post_v[layer + 1][m] - post_i[layer + 1][m])
+                    else:
+                        for m in range(n_out):
+                            feedback += net.w_out[j, m] * (post_vo[m] - post_io[m])
+                    wr = net.w_rec[layer]
+                    if wr is not None:
+                        for m in range(sizes[layer]):
+                            feedback += wr[j, m] * (post_v[layer][m] - post_i[layer][m])
+                jump = ((c.threshold - c.v_reset) * post_v[layer][j] + feedback) / den
+                if reg_jump is not None:
+                    jump += reg_jump[layer][j]
+                lam_v[layer][j] += jump
+        # reverse free dynamics over [t_n, t_{n+1}]
+        for layer in range(n_layers):
+            c = net.coeffs[layer]
+            lam_i[layer] = c.beta * lam_i[layer] + c.kappa * lam_v[layer]
+            lam_v[layer] = c.alpha * lam_v[layer]
+        lam_io = oc.beta * lam_io + oc.kappa * lam_vo
+        lam_vo = oc.alpha * lam_vo
+        # events delivered at t_n: input bin n and spikes stamped n
+        for layer in range(n_layers):
+            ts = net.coeffs[layer].tau_syn_s
+            if layer == 0:
+                for ch in np.nonzero(x[n])[0]:
+                    g_ff[0][ch] -= ts * x[n, ch] * lam_i[0]
+            else:
+                for j, _ in by_stamp[layer - 1].get(n, []):
+                    g_ff[layer][j] -= ts * lam_i[layer]
+            gr = g_rec[layer]
+            if gr is not None:
+                for j, _ in by_stamp[layer].get(n, []):
+                    gr[j] -= ts * lam_i[layer]
+        for j, _ in by_stamp[-1].get(n, []):
+            g_out[j] -= oc.tau_syn_s * lam_io
+
+    grads: dict[str, F64] = {f"w_ff.{k}": g for k, g in enumerate(g_ff)}
+    for k, gr in enumerate(g_rec):
+        if gr is not None:
+            grads[f"w_rec.{k}"] = gr
+    grads["w_out"] = g_out
+    if net.bias is not None:
+        grads["bias"] = g_bias
+    res.grads = grads
+    res.guard_hits = hits
+    return res
+
+
+def from_tensors(net: NetworkTensors) -> RefNetwork:
+    """Copy the effective weights of an :class:`~eventbench.core.network.NetworkTensors` into a
+    float64 :class:`RefNetwork`."""
+
+    def arr(t: Tensor) -> F64:
+        return np.asarray(t.detach().cpu().double().numpy(), dtype=np.float64)
+
+    return RefNetwork(
+        w_ff=[arr(w) for w in net.w_ff],
+        w_rec=[arr(w) if w is not None else None for w in net.w_rec],
+        w_out=arr(net.w_out),
+        bias=arr(net.bias) if net.bias is not None else None,
+        coeffs=list(net.coeffs),
+        out_coeffs=net.out_coeffs,
+        out_kind=net.spec.output_kind,
+    )

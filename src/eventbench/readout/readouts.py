@@ -1,0 +1,142 @@
+r"""Readouts: how the output layer's voltage (or spikes) becomes the network's output.
+
+A readout is kept apart from the loss (which compares the readout with a target) and from the
+gradient method. Every readout is defined on the output samples :math:`V(t_{n+1})`,
+``n = 0..N-1`` (``t_{n+1} = (n+1)\,dt``), so that EventProp and BPTT compute the same numbers.
+
+Weighted-voltage readouts approximate :math:`\frac1T\int_0^T w(t)\,V(t)\,dt` by
+:math:`\frac1N\sum_n w(t_{n+1})\,V(t_{n+1})`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "AvgVoltage",
+    "ExpWeightedVoltage",
+    "FirstSpikeTime",
+    "LinearWeightedVoltage",
+    "MaxVoltage",
+    "Readout",
+    "SigmoidWeightedVoltage",
+    "SumVoltage",
+    "VoltageTrace",
+    "WeightedVoltage",
+]
+
+ReadoutKind = Literal["weighted", "max", "trace", "first_spike"]
+
+
+@dataclass(frozen=True)
+class WeightedVoltage:
+    """Base of the readouts :math:`z_k = \\sum_n c_n V_k(t_{n+1})` with fixed coefficients ``c``.
+
+    Output ``[B, n_out]``. Subclasses define :meth:`coefficients`.
+    """
+
+    kind: ReadoutKind = "weighted"
+    needs_spiking_output = False
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """Coefficients ``c_n`` ``[n_steps]`` (dimensionless)."""
+        raise NotImplementedError
+
+    def reduce(self, trace: Tensor) -> Tensor:
+        """Apply the readout to a voltage trace ``[T, B, n_out]`` -> ``[B, n_out]``."""
+        c = self.coefficients(trace.shape[0], trace.dtype, trace.device)
+        return torch.einsum("t,tbo->bo", c, trace)
+
+
+def _sample_times(n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Normalised sample times ``t_{n+1}/T = (n+1)/N``, ``[N]``."""
+    return torch.arange(1, n_steps + 1, dtype=dtype, device=device) / n_steps
+
+
+@dataclass(frozen=True)
+class AvgVoltage(WeightedVoltage):
+    r"""Mean output voltage :math:`\frac1N\sum_n V(t_{n+1})` (mlGeNN ``AvgVar``; the paper's
+    :math:`L_\mathrm{sum}` up to normalisation)."""
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        return torch.full((n_steps,), 1.0 / n_steps, dtype=dtype, device=device)
+
+
+@dataclass(frozen=True)
+class SumVoltage(WeightedVoltage):
+    r"""Summed output voltage :math:`\sum_n V(t_{n+1})` (mlGeNN ``SumVar``); grows with ``N``."""
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        return torch.ones(n_steps, dtype=dtype, device=device)
+
+
+@dataclass(frozen=True)
+class ExpWeightedVoltage(WeightedVoltage):
+    r"""Loss shaping: :math:`\frac1N\sum_n e^{-t_{n+1}/T} V(t_{n+1})` (mlGeNN
+    ``AvgVarExpWeight``, [GEP] ``sum_weigh_exp``): early voltage counts more, which keeps
+    gradient flowing to early spikes."""
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        return torch.exp(-_sample_times(n_steps, dtype, device)) / n_steps
+
+
+@dataclass(frozen=True)
+class LinearWeightedVoltage(WeightedVoltage):
+    r"""Weight :math:`1 - t/T` ([GEP] ``sum_weigh_linear``)."""
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        return (1.0 - _sample_times(n_steps, dtype, device)) / n_steps
+
+
+@dataclass(frozen=True)
+class SigmoidWeightedVoltage(WeightedVoltage):
+    r"""Weight :math:`1/(1 + e^{(t/T - 0.5)/0.2})` ([GEP] ``sum_weigh_sigmoid``)."""
+
+    def coefficients(self, n_steps: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        s = _sample_times(n_steps, dtype, device)
+        return torch.sigmoid(-(s - 0.5) / 0.2) / n_steps
+
+
+@dataclass(frozen=True)
+class MaxVoltage:
+    r"""Maximum output voltage :math:`\max_n V(t_{n+1})`, ``[B, n_out]`` (mlGeNN ``MaxVar``).
+    The gradient enters as a jump at the arg-max sample."""
+
+    kind: ReadoutKind = "max"
+    needs_spiking_output = False
+
+    def reduce(self, trace: Tensor) -> Tensor:
+        return trace.max(dim=0).values
+
+
+@dataclass(frozen=True)
+class VoltageTrace:
+    """The whole output voltage trace ``[T, B, n_out]``, for per-time-step losses (per-step
+    cross-entropy, voltage regression). Its memory grows with ``T x n_out`` (outputs only)."""
+
+    kind: ReadoutKind = "trace"
+    needs_spiking_output = False
+
+    def reduce(self, trace: Tensor) -> Tensor:
+        return trace
+
+
+@dataclass(frozen=True)
+class FirstSpikeTime:
+    """First spike time of each LIF output neuron in seconds, ``[B, n_out]``.
+
+    A silent neuron reads the trial end ``T`` (its "phantom spike"), and ``fired`` says which
+    entries are real. A gradient that reaches a phantom entry is applied as the reference codes'
+    phantom-spike pseudo-gradient (a jump of ``dL/dt`` on ``lambda_V`` at ``T``, not divided by
+    ``I - V``). Needs ``output_kind="lif"``; EventProp only.
+    """
+
+    kind: ReadoutKind = "first_spike"
+    needs_spiking_output = True
+
+
+Readout = WeightedVoltage | MaxVoltage | VoltageTrace | FirstSpikeTime

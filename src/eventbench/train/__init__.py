@@ -1,0 +1,1 @@
+"""EventBench train."""

@@ -1,0 +1,167 @@
+"""The fast EventProp path equals the slow float64 time-stepped reference, spike for spike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, Normal, RateRegulariser
+from eventbench.eventprop import EventProp
+from eventbench.eventprop.reference import from_tensors, reference_eventprop
+from eventbench.readout import (
+    AvgVoltage,
+    CrossEntropy,
+    ExpWeightedVoltage,
+    FirstSpikeCrossEntropy,
+    FirstSpikeTime,
+    MaxVoltage,
+    PerStepCrossEntropy,
+    SigmoidWeightedVoltage,
+    VoltageTrace,
+)
+
+T_STEPS = 50
+DT = 1e-3
+
+
+def _spec(hidden: tuple[LayerSpec, ...], kind: str = "li", bias: bool = False) -> NetworkSpec:
+    return NetworkSpec(
+        n_inputs=6,
+        hidden=hidden,
+        n_outputs=3,
+        dt_s=DT,
+        n_steps=T_STEPS,
+        output=LIFParams(tau_mem_s=20e-3, tau_syn_s=5e-3, threshold=0.3),
+        output_kind=kind,  # type: ignore[arg-type]
+        output_bias=bias,
+        init_out=Normal(0.4 if kind == "lif" else 0.0, 0.6),
+    )
+
+
+def _input(batch: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(T_STEPS, batch, 6, generator=g) < 0.15).double()
+    x[3, 0, 2] = 2.0  # a count of two in one bin
+    return x
+
+
+ONE = (LayerSpec(10, init_ff=Normal(0.6, 0.5)),)
+REC = (LayerSpec(10, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3)),)
+TWO = (
+    LayerSpec(8, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3)),
+    LayerSpec(7, neuron=LIFParams(tau_mem_s=10e-3, tau_syn_s=10e-3), init_ff=Normal(0.5, 0.4)),
+)
+
+
+def _compare(net: SNN, x: torch.Tensor, loss_fn, y: torch.Tensor, reg=None) -> int:  # type: ignore[no-untyped-def]
+    out = net(x)
+    loss = loss_fn(out.readout, y, out.fired)
+    loss.backward()
+    # dL/d readout from a detached copy, fed to the reference per sample
+    v = out.readout.detach().clone().requires_grad_(True)
+    (gv,) = torch.autograd.grad(loss_fn(v, y, out.fired), [v])
+    ref = from_tensors(net.tensors())
+    kind = net.readout.kind
+    coeff = (
+        net.readout.coefficients(T_STEPS, torch.float64, torch.device("cpu")).numpy()  # type: ignore[union-attr]
+        if kind == "weighted"
+        else None
+    )
+    reg_jump = None
+    if reg is not None:
+        reg_jump = [reg.adjoint_jump(r.counts()).numpy() for r in out.spikes]
+    total: dict[str, np.ndarray] = {}
+    hits = 0
+    for b in range(x.shape[1]):
+        g_b = gv[:, b].numpy() if kind == "trace" else gv[b].numpy()
+        res = reference_eventprop(
+            ref, x[:, b].numpy(), kind, g_b, coeff, guard_eps=net.method.guard_eps, reg_jump=reg_jump  # type: ignore[attr-defined]
+        )
+        hits += res.guard_hits
+        for k, g in res.grads.items():
+            total[k] = total.get(k, 0) + g
+        # spikes equal
+        for layer, rec in enumerate(out.spikes):
+            mine = rec.batch == b
+            got = sorted(zip(rec.step[mine].tolist(), rec.neuron[mine].tolist(), strict=True))
+            assert got == sorted((s, j) for s, j, _ in res.spikes[layer])
+    assert hits == out.guard_hits
+    named = {
+        **{f"w_ff.{k}": lay.w_ff.grad for k, lay in enumerate(net.layers)},
+        **{f"w_rec.{k}": lay.w_rec.grad for k, lay in enumerate(net.layers) if lay.w_rec is not None},
+        "w_out": net.readout_layer.w.grad,
+    }
+    if net.readout_layer.bias is not None:
+        named["bias"] = net.readout_layer.bias.grad
+    assert set(named) == set(total)
+    for k, g in named.items():
+        assert g is not None
+        np.testing.assert_allclose(g.numpy(), total[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    return sum(r.n_spikes for r in out.spikes)
+
+
+@pytest.mark.parametrize("hidden", [ONE, REC, TWO], ids=["ff", "rec", "two"])
+@pytest.mark.parametrize(
+    ("readout", "loss"),
+    [
+        (AvgVoltage(), CrossEntropy()),
+        (ExpWeightedVoltage(), CrossEntropy()),
+        (SigmoidWeightedVoltage(), CrossEntropy()),
+        (MaxVoltage(), CrossEntropy()),
+        (VoltageTrace(), PerStepCrossEntropy()),
+    ],
+    ids=["avg", "exp", "sigmoid", "max", "perstep"],
+)
+def test_fast_equals_reference_voltage(hidden, readout, loss) -> None:  # type: ignore[no-untyped-def]
+    net = SNN(_spec(hidden, bias=True), readout, EventProp(chunk=16), dtype=torch.float64, seed=3)
+    with torch.no_grad():
+        net.readout_layer.bias.normal_()  # type: ignore[union-attr]
+    y = torch.tensor([0, 2, 1])
+    n = _compare(net, _input(3, 1), loss, y)
+    assert n > 20  # the test exercises spikes
+
+
+def test_fast_equals_reference_first_spike() -> None:
+    spec = _spec(REC, kind="lif")
+    net = SNN(spec, FirstSpikeTime(), EventProp(chunk=8), dtype=torch.float64, seed=5)
+    loss = FirstSpikeCrossEntropy(duration_s=spec.duration_s)
+    with torch.no_grad():
+        net.readout_layer.w[:, 2] = -0.2 * net.readout_layer.w[:, 2].abs()  # output 2 stays silent
+        net.readout_layer.w[:5, 1] = 0.0
+    x = _input(4, 2)
+    out = net(x)
+    assert bool(out.fired.any()) and not bool(out.fired.all())  # type: ignore[union-attr]  # both cases
+    _compare(net, x, loss, torch.tensor([0, 1, 2, 1]))
+
+
+def test_fast_equals_reference_with_regulariser_and_guard() -> None:
+    reg = RateRegulariser(nu=2.0, lambda_upper=1e-6, lambda_lower=3e-6)
+    x = _input(3, 4)
+    probe = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(), dtype=torch.float64)
+    den = probe(x).spikes[0].i_minus_v
+    eps = float(den.median())  # a guard that half of the crossings hit
+    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(regulariser=reg, guard_eps=eps), dtype=torch.float64)
+    _compare(net, x, CrossEntropy(), torch.tensor([1, 0, 2]), reg=reg)
+    assert net(x).guard_hits == int((den < eps).sum()) > 0
+
+
+def test_no_spikes_gives_readout_only_gradient() -> None:
+    spec = NetworkSpec(n_inputs=6, hidden=(LayerSpec(5, recurrent=True, init_ff=Normal(0.01, 0.0)),), n_outputs=3, dt_s=DT, n_steps=T_STEPS)
+    net = SNN(spec, AvgVoltage(), EventProp(), dtype=torch.float64)
+    out = net(_input(2, 0))
+    assert out.spikes[0].n_spikes == 0
+    CrossEntropy()(out.readout, torch.tensor([0, 1])).backward()
+    assert float(net.layers[0].w_ff.grad.abs().max()) == 0.0  # type: ignore[union-attr]
+    assert float(net.readout_layer.w.grad.abs().max()) == 0.0  # type: ignore[union-attr]
+
+
+def test_chunk_size_does_not_change_results() -> None:
+    x = _input(2, 7)
+    grads = []
+    for chunk in (1, 7, 64):
+        net = SNN(_spec(TWO), ExpWeightedVoltage(), EventProp(chunk=chunk), dtype=torch.float64, seed=1)
+        CrossEntropy()(net(x).readout, torch.tensor([0, 1])).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))  # type: ignore[union-attr]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grads[0], grads[2], rtol=1e-12, atol=1e-14)
