@@ -128,6 +128,7 @@ class _FeatureAccumulator:
         self.ac = torch.zeros(shape, dtype=torch.float64, device=device)
         self.used_mac = False
         self.used_ac = False
+        self.nonint: Tensor | None = None
 
     def add(self, x: Tensor, lead_dims: int, mode: Mode, encoding: Encoding) -> None:
         dims = tuple(range(lead_dims))
@@ -140,12 +141,21 @@ class _FeatureAccumulator:
         elif encoding == "ac":
             mag = x.abs().to(torch.float64)
             self.ac.add_(mag.sum(dim=dims) if dims else mag)
+            frac = (torch.frac(x) != 0).any()
+            self.nonint = frac if self.nonint is None else self.nonint | frac
             self.used_ac = True
         else:
             self.mac.add_((x != 0).sum(dim=dims) if dims else (x != 0).to(torch.int64))
             self.used_mac = True
 
     def drain(self, fanout: Tensor) -> tuple[int, int]:
+        if self.nonint is not None and bool(self.nonint.item()):
+            self.nonint = None
+            raise ValueError(
+                "an event-driven ('ac') layer received non-integer inputs; "
+                "declare it 'mac' or feed integer event counts"
+            )
+        self.nonint = None
         macs = int((self.mac * fanout).sum().item()) if self.used_mac else 0
         acs = _as_int((self.ac * fanout.to(torch.float64)).sum()) if self.used_ac else 0
         self.mac.zero_()

@@ -6,8 +6,19 @@ Mackey-Glass ``.npy``, NHP ``.mat``), found via an explicit path, ``$EVENTBENCH_
 ``~/.eventbench/data``. Time is in seconds and dense tensors are time-major ``[T, B, N]``.
 """
 
+from .augment import (
+    blend,
+    blend_dataset,
+    delay_lines,
+    dilate_time,
+    jitter_channels,
+    pool_channels,
+    random_shift,
+    shift_channels,
+)
 from .cache import BinCache
 from .dataset import ORIGINS, DenseDataset, EventDataset, Origin, Splits
+from .digits import digits_splits, load_digits_arrays, stratified_split
 from .encoders import latency_encode, latency_times, pixel_latency_encode, pixel_latency_times
 from .errors import (
     DATA_ENV_VAR,
@@ -29,12 +40,41 @@ from .events import (
     crop_to_grid,
     time_to_bin,
 )
+from .mackey_glass import (
+    MG_PARAMETERS,
+    MG_POINTS,
+    MG_URL,
+    load_mackey_glass_series,
+    mackey_glass,
+    mackey_glass_series,
+    neurobench_offset,
+)
+from .mnist import IDX_DTYPES, MNIST_URL, load_mnist_arrays, load_mnist_idx, read_idx
+from .shd import (
+    SHD,
+    SSC,
+    HeidelbergRaw,
+    HeidelbergSpec,
+    from_tonic,
+    load_heidelberg,
+    load_shd,
+    load_ssc,
+    read_heidelberg,
+    validation_split,
+)
 from .yinyang import YINYANG_PAPER_SPLITS, yin_yang, yin_yang_class, yinyang_splits
 
 __all__ = [
     "BIN_EPSILON",
     "DATA_ENV_VAR",
+    "IDX_DTYPES",
+    "MG_PARAMETERS",
+    "MG_POINTS",
+    "MG_URL",
+    "MNIST_URL",
     "ORIGINS",
+    "SHD",
+    "SSC",
     "YINYANG_PAPER_SPLITS",
     "BinCache",
     "BinMode",
@@ -45,20 +85,46 @@ __all__ = [
     "EventBatch",
     "EventDataset",
     "EventSample",
+    "HeidelbergRaw",
+    "HeidelbergSpec",
     "Origin",
     "Splits",
     "bin_events",
     "bin_samples",
+    "blend",
+    "blend_dataset",
     "collate_events",
     "crop_events",
     "crop_to_grid",
     "default_data_dir",
+    "delay_lines",
+    "digits_splits",
+    "dilate_time",
+    "from_tonic",
+    "jitter_channels",
     "latency_encode",
     "latency_times",
+    "load_digits_arrays",
+    "load_heidelberg",
+    "load_mackey_glass_series",
+    "load_mnist_arrays",
+    "load_mnist_idx",
+    "load_shd",
+    "load_ssc",
+    "mackey_glass",
+    "mackey_glass_series",
+    "neurobench_offset",
     "pixel_latency_encode",
     "pixel_latency_times",
+    "pool_channels",
+    "random_shift",
+    "read_heidelberg",
+    "read_idx",
     "resolve_data_dir",
+    "shift_channels",
+    "stratified_split",
     "time_to_bin",
+    "validation_split",
     "yin_yang",
     "yin_yang_class",
     "yinyang_splits",

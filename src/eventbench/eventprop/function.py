@@ -47,8 +47,10 @@ class EventPropConfig:
         regulariser: optional firing-rate pseudo-gradient on hidden layers.
         chunk: time steps processed per block (bounds the transient dense buffers).
         max_spikes: if set, more recorded spikes than this in any population is an error.
-        latency_shift: test-only hook; a non-zero value samples the postsynaptic adjoint at the
-            wrong step (a deliberately wrong variant for negative-control tests).
+        variant: test-only hook selecting a deliberately wrong adjoint for negative-control
+            tests: ``"latency+1"`` / ``"latency-1"`` (events meet the adjoint one step late or
+            early), ``"no_reset_term"`` (drops the reset term of the jump), ``"flip_feedback"``
+            (wrong sign of the feedback through the weights). ``None`` is EventProp.
     """
 
     readout: Readout
@@ -56,7 +58,7 @@ class EventPropConfig:
     regulariser: RateRegulariser | None = None
     chunk: int = 128
     max_spikes: int | None = None
-    latency_shift: int = 0
+    variant: str | None = None
     record: ForwardRecord = field(default_factory=ForwardRecord, compare=False)
 
 
@@ -258,6 +260,9 @@ def _first_stamp(rec: SpikeRecord) -> Tensor:
 # backward
 
 
+_VARIANTS = (None, "latency+1", "latency-1", "no_reset_term", "flip_feedback")
+
+
 def _jump(
     lam_v: Tensor,
     z: Tensor,
@@ -266,13 +271,15 @@ def _jump(
     c: StepCoeffs,
     extra_num: Tensor | None,
     extra_add: Tensor | None,
+    variant: str | None = None,
 ) -> Tensor:
     r"""Adjoint jump at the spikes ``z`` (0/1 ``[B, N]``):
     :math:`\lambda_V \leftarrow \lambda_V + [(\vartheta - V_r)\lambda_V + F + \partial L/\partial t]
     / \mathrm{guard}(I - V)` plus the (undivided) regulariser term."""
-    num = (c.threshold - c.v_reset) * lam_v
+    reset = 0.0 if variant == "no_reset_term" else c.threshold - c.v_reset
+    num = reset * lam_v
     if feedback is not None:
-        num = num + feedback
+        num = num - feedback if variant == "flip_feedback" else num + feedback
     if extra_num is not None:
         num = num + extra_num
     delta = num / den
@@ -301,7 +308,9 @@ def _backward(
     oc = net.out_coeffs
     ro = cfg.readout
     dtype, dev = x.dtype, x.device
-    shift = cfg.latency_shift
+    if cfg.variant not in _VARIANTS:
+        raise ValueError(f"unknown EventProp variant {cfg.variant!r}")
+    shift = {"latency+1": 1, "latency-1": -1}.get(cfg.variant or "", 0)
 
     lam_v = [torch.zeros(batch, n, dtype=dtype, device=dev) for n in sizes]
     lam_i = [torch.zeros(batch, n, dtype=dtype, device=dev) for n in sizes]
@@ -382,6 +391,7 @@ def _backward(
                     net.coeffs[layer],
                     None,
                     r,
+                    cfg.variant,
                 )
             # exact reverse dynamics over [t_n, t_{n+1}]
             for layer in range(n_layers):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import Tensor
 
 from eventbench.core.network import NetworkTensors, SNNOutput
 from eventbench.core.regularisers import RateRegulariser
-from eventbench.eventprop.function import EventPropConfig, eventprop_forward
+from eventbench.eventprop.function import EventPropConfig, ForwardRecord, eventprop_forward
 from eventbench.readout.readouts import Readout
 
 __all__ = ["EventProp"]
@@ -25,15 +26,27 @@ class EventProp:
         regulariser: firing-rate pseudo-gradient on the hidden layers (not part of the loss).
         chunk: steps processed per block; bounds transient memory to ``chunk x B x N``.
         max_spikes: optional cap on spikes per population and trial; exceeding it is an error.
+        backend: ``"torch"`` runs the time-stepped torch implementation
+            (:mod:`eventbench.eventprop.function`, any device); ``"cpu-kernel"`` the compiled,
+            event-driven CPU kernels (:mod:`eventbench.eventprop.kernels`, needs Numba; a call
+            they do not cover raises ``ValueError``); ``"auto"`` (default) the kernels for CPU
+            inputs when Numba is installed and the call is covered, else the torch path (CUDA
+            inputs, ``"lif"`` readout populations with voltage readouts, the test-only wrong
+            variants). Both compute the same numbers to rounding (``tests/eventprop/test_kernels.py``).
     """
 
     guard_eps: float = 1e-3
     regulariser: RateRegulariser | None = None
     chunk: int = 128
     max_spikes: int | None = None
-    _latency_shift: int = 0
+    _variant: str | None = None
+    backend: Literal["auto", "torch", "cpu-kernel"] = "auto"
 
     def __post_init__(self) -> None:
+        if self.backend not in ("auto", "torch", "cpu-kernel"):
+            raise ValueError(
+                f"EventProp.backend must be 'auto', 'torch' or 'cpu-kernel', got {self.backend!r}"
+            )
         if not self.guard_eps > 0.0:
             raise ValueError(f"EventProp.guard_eps must be positive, got {self.guard_eps}")
         if self.chunk <= 0:
@@ -47,14 +60,40 @@ class EventProp:
             regulariser=self.regulariser,
             chunk=self.chunk,
             max_spikes=self.max_spikes,
-            latency_shift=self._latency_shift,
+            variant=self._variant,
         )
-        value, fired, rec = eventprop_forward(cfg, net, x)
+        if self.resolve_backend(cfg, net, x) == "cpu-kernel":
+            from eventbench.eventprop.kernels.function import kernel_eventprop_forward
+
+            value, fired, krec = kernel_eventprop_forward(cfg, net, x)
+            rec: ForwardRecord = krec
+            input_events = krec.input_events
+        else:
+            value, fired, rec = eventprop_forward(cfg, net, x)
+            input_events = int(x.sum().item())
         return SNNOutput(
             readout=value,
             fired=fired if readout.kind == "first_spike" else None,
             spikes=rec.spikes,
             output_spikes=rec.output_spikes,
-            input_events=int(x.sum().item()),
+            input_events=input_events,
             guard_hits=rec.guard_hits,
         )
+
+    def resolve_backend(
+        self, cfg: EventPropConfig, net: NetworkTensors, x: Tensor
+    ) -> Literal["torch", "cpu-kernel"]:
+        """The implementation that :meth:`run` uses for this call (see ``backend``)."""
+        if self.backend == "torch":
+            return "torch"
+        from eventbench.eventprop import kernels
+
+        if self.backend == "cpu-kernel":
+            if not kernels.available():
+                raise ImportError("EventProp backend 'cpu-kernel' needs numba (pip install numba)")
+            return "cpu-kernel"
+        if not kernels.available():
+            return "torch"
+        from eventbench.eventprop.kernels.function import unsupported_reason
+
+        return "torch" if unsupported_reason(cfg, net, x) is not None else "cpu-kernel"

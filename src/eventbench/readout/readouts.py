@@ -104,7 +104,13 @@ class SigmoidWeightedVoltage(WeightedVoltage):
 @dataclass(frozen=True)
 class MaxVoltage:
     r"""Maximum output voltage :math:`\max_n V(t_{n+1})`, ``[B, n_out]`` (mlGeNN ``MaxVar``).
-    The gradient enters as a jump at the arg-max sample."""
+
+    The gradient enters as a jump at the arg-max sample, as in the reference codes. Known
+    limitation (shared with them): when the maximum sits exactly at the arrival of an
+    inhibitory hidden spike (a kink of ``V``), the continuous-time gradient has an extra term
+    ``dL/dt_e = g dV/dt(t_e^-)`` on that spike's time which the time-stepped readout does not
+    apply, so the gradient then does not converge to the exact one as ``dt -> 0``.
+    """
 
     kind: ReadoutKind = "max"
     needs_spiking_output = False

@@ -1,0 +1,379 @@
+"""SHD and SSC (Cramer et al. 2020, Heidelberg spiking data sets) from the user's HDF5 files.
+
+File layout (one file per split: ``shd_{train,test}.h5``, ``ssc_{train,valid,test}.h5``):
+
+========================  =====================================================================
+``spikes/times``          N variable-length arrays, **float16**, seconds
+``spikes/units``          N variable-length arrays, uint16, channel 0..699
+``labels``                N integers (SHD 0..19, SSC 0..34), any integer width
+``extra/keys``            class names (byte strings), optional
+``extra/speaker``         N speaker ids, optional (needed for leave-one-speaker-out)
+========================  =====================================================================
+
+Times are cast to float64 **before** any arithmetic (float16 overflows when scaled to µs, tonic
+issue #321); their float16 resolution is about 1 ms near 1 s. Every field is checked and a bad
+one raises :class:`~eventbench.data.DataFormatError` naming the file and the field; a missing file
+raises :class:`~eventbench.data.DataMissingError` naming the file, where it was looked for, and
+where it is published. h5py only; tonic is optional (see :func:`from_tonic`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .dataset import EventDataset
+from .errors import DataFormatError, DataMissingError, resolve_data_dir
+from .events import EventSample
+
+__all__ = [
+    "SHD",
+    "SSC",
+    "HeidelbergRaw",
+    "HeidelbergSpec",
+    "from_tonic",
+    "load_heidelberg",
+    "load_shd",
+    "load_ssc",
+    "read_heidelberg",
+    "validation_split",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeidelbergSpec:
+    """Constants of one Heidelberg data set."""
+
+    name: str
+    n_channels: int
+    n_classes: int
+    splits: tuple[str, ...]
+    url: str
+
+
+SHD = HeidelbergSpec(
+    "shd", 700, 20, ("train", "test"),
+    "https://zenkelab.org/datasets/ (Heidelberg Spiking Data Sets, Cramer et al. 2020: "
+    "shd_train.h5.gz, shd_test.h5.gz; also https://compneuro.net/datasets/)",
+)
+SSC = HeidelbergSpec(
+    "ssc", 700, 35, ("train", "valid", "test"),
+    "https://zenkelab.org/datasets/ (Heidelberg Spiking Data Sets, Cramer et al. 2020: "
+    "ssc_train.h5.gz, ssc_valid.h5.gz, ssc_test.h5.gz; also https://compneuro.net/datasets/)",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class HeidelbergRaw:
+    """Checked content of one SHD/SSC file (see :func:`read_heidelberg`)."""
+
+    times: np.ndarray  # float64 [E], all samples concatenated
+    units: np.ndarray  # int64 [E]
+    ptr: np.ndarray  # int64 [N+1]
+    labels: np.ndarray  # int64 [N]
+    speakers: np.ndarray | None  # int64 [N]
+    keys: tuple[str, ...] | None
+
+
+def _vlen_rows(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> list[np.ndarray]:
+    import h5py
+
+    if key not in f:
+        raise DataFormatError(path, key, "missing")
+    ds = f[key]
+    if not isinstance(ds, h5py.Dataset):
+        raise DataFormatError(path, key, "is a group, expected a dataset")
+    base = h5py.check_vlen_dtype(ds.dtype)
+    if base is None:
+        raise DataFormatError(path, key, f"must be variable-length arrays, got dtype {ds.dtype}")
+    ok = np.issubdtype(base, np.floating) if kind == "float" else np.issubdtype(base, np.integer)
+    if not ok:
+        raise DataFormatError(path, key, f"wrong dtype {base}: expected {kind} elements")
+    if ds.ndim != 1:
+        raise DataFormatError(path, key, f"must be 1-D, got shape {ds.shape}")
+    return list(ds[()])
+
+
+def _int_array(f: Any, key: str, path: Path) -> np.ndarray:
+    if key not in f:
+        raise DataFormatError(path, key, "missing")
+    a = np.asarray(f[key][()])
+    if not np.issubdtype(a.dtype, np.integer):
+        raise DataFormatError(path, key, f"wrong dtype {a.dtype}: expected integers")
+    if a.ndim != 1:
+        raise DataFormatError(path, key, f"must be 1-D, got shape {a.shape}")
+    return a.astype(np.int64)
+
+
+def read_heidelberg(
+    path: str | os.PathLike[str], n_channels: int = 700, n_classes: int | None = None
+) -> HeidelbergRaw:
+    """Read and check one SHD/SSC-layout HDF5 file (see the module docstring).
+
+    Returns the concatenated events (float64 seconds, int64 channels), per-sample offsets
+    ``ptr`` (events of sample ``i`` are ``ptr[i]:ptr[i+1]``), labels, speakers and class names.
+    """
+    import h5py
+
+    p = Path(path)
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:  # truncated or not HDF5
+        raise DataFormatError(p, "<HDF5 file>", f"cannot be opened as HDF5: {exc}") from exc
+    field = "<HDF5 file>"
+    try:
+        with f:
+            field = "spikes/times"
+            t_rows = _vlen_rows(f, field, p, "float")
+            field = "spikes/units"
+            u_rows = _vlen_rows(f, field, p, "int")
+            field = "labels"
+            labels = _int_array(f, field, p)
+            field = "extra/speaker"
+            speakers = _int_array(f, field, p) if field in f else None
+            field = "extra/keys"
+            keys = None
+            if field in f:
+                keys = tuple(
+                    k.decode() if isinstance(k, bytes) else str(k) for k in np.asarray(f[field][()])
+                )
+    except OSError as exc:  # data blocks missing in a truncated file
+        raise DataFormatError(p, field, f"cannot be read (truncated or corrupt file?): {exc}") from exc
+    n = len(t_rows)
+    if len(u_rows) != n:
+        raise DataFormatError(p, "spikes/units", f"{len(u_rows)} rows but spikes/times has {n}")
+    if labels.shape[0] != n:
+        raise DataFormatError(p, "labels", f"{labels.shape[0]} labels for {n} samples")
+    if speakers is not None and speakers.shape[0] != n:
+        raise DataFormatError(p, "extra/speaker", f"{speakers.shape[0]} entries for {n} samples")
+    t_len = np.fromiter((r.shape[0] for r in t_rows), np.int64, n)
+    u_len = np.fromiter((r.shape[0] for r in u_rows), np.int64, n)
+    bad = np.flatnonzero(t_len != u_len)
+    if bad.size:
+        i = int(bad[0])
+        raise DataFormatError(
+            p, "spikes/units",
+            f"sample {i}: {u_len[i]} units but {t_len[i]} times",
+        )
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(t_len, out=ptr[1:])
+    # Cast float16 -> float64 before any arithmetic.
+    times = (np.concatenate(t_rows) if n else np.zeros(0)).astype(np.float64)
+    units = (np.concatenate(u_rows) if n else np.zeros(0, np.int64)).astype(np.int64)
+
+    def first_bad(mask: np.ndarray) -> tuple[int, int]:
+        e = int(np.argmax(mask))
+        return int(np.searchsorted(ptr, e, side="right") - 1), e
+
+    bad_t = ~np.isfinite(times) | (times < 0)
+    if bad_t.any():
+        i, e = first_bad(bad_t)
+        raise DataFormatError(p, "spikes/times", f"sample {i}: invalid time {times[e]!r} s")
+    bad_u = (units < 0) | (units >= n_channels)
+    if bad_u.any():
+        i, e = first_bad(bad_u)
+        raise DataFormatError(
+            p, "spikes/units", f"sample {i}: unit {units[e]} outside [0, {n_channels})"
+        )
+    if n_classes is not None:
+        bad_l = np.flatnonzero((labels < 0) | (labels >= n_classes))
+        if bad_l.size:
+            i = int(bad_l[0])
+            raise DataFormatError(
+                p, "labels", f"sample {i}: label {labels[i]} outside [0, {n_classes})"
+            )
+        if keys is not None and len(keys) != n_classes:
+            raise DataFormatError(p, "extra/keys", f"{len(keys)} class names, expected {n_classes}")
+    return HeidelbergRaw(times, units, ptr, labels, speakers, keys)
+
+
+def _find_file(spec: HeidelbergSpec, path_or_dir: str | os.PathLike[str] | None, split: str) -> Path:
+    filename = f"{spec.name}_{split}.h5"
+    if path_or_dir is not None and Path(path_or_dir).expanduser().is_file():
+        return Path(path_or_dir).expanduser()
+    root = resolve_data_dir(path_or_dir)
+    dirs = [root, root / spec.name.upper(), root / spec.name]
+    searched = [d / filename for d in dirs]
+    for cand in searched:
+        if cand.is_file():
+            return cand
+    hint = None
+    for d in dirs:
+        for ext in (".gz", ".zip"):
+            packed = d / (filename + ext)
+            if packed.is_file():
+                hint = f"found {packed}: decompress it (gunzip / unzip) next to it"
+                break
+        if hint:
+            break
+    raise DataMissingError(filename, searched, spec.url, hint)
+
+
+def load_heidelberg(
+    spec: HeidelbergSpec,
+    path_or_dir: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    t_stop_s: float | None = None,
+) -> EventDataset:
+    """Load one split of SHD or SSC (see :func:`load_shd`)."""
+    if split == "val" and "valid" in spec.splits:
+        split = "valid"
+    if split not in spec.splits:
+        raise ValueError(f"{spec.name} has splits {spec.splits}, got {split!r}")
+    path = _find_file(spec, path_or_dir, split)
+    raw = read_heidelberg(path, spec.n_channels, spec.n_classes)
+    n = raw.labels.shape[0]
+    times, units, ptr = raw.times, raw.units, raw.ptr
+    if t_stop_s is not None:
+        if not t_stop_s > 0:
+            raise ValueError(f"t_stop_s must be > 0, got {t_stop_s!r}")
+        keep = times < t_stop_s
+        dropped = int((~keep).sum())
+        owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        counts = np.bincount(owner[keep], minlength=n)
+        times, units = times[keep], units[keep]
+        ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        logger.info("%s: cropped to [0, %g) s, dropped %d of %d events",
+                    path, t_stop_s, dropped, raw.times.shape[0])
+    samples = [
+        EventSample(times[ptr[i]:ptr[i + 1]], units[ptr[i]:ptr[i + 1]], spec.n_channels,
+                    int(raw.labels[i]))
+        for i in range(n)
+    ]
+    logger.info("read %s: %d samples, %d events", path, n, int(ptr[-1]))
+    return EventDataset(
+        name=f"{spec.name}/{split}",
+        samples=samples,
+        n_channels=spec.n_channels,
+        n_classes=spec.n_classes,
+        origin="user-file",
+        source=str(path),
+        class_names=raw.keys,
+        groups=raw.speakers,
+        params={"t_stop_s": t_stop_s},
+    )
+
+
+def load_shd(
+    path_or_dir: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    t_stop_s: float | None = None,
+) -> EventDataset:
+    """Spiking Heidelberg Digits, one split (``"train"`` or ``"test"``): 700 channels, 20 classes.
+
+    Args:
+        path_or_dir: the ``.h5`` file itself, or a directory holding ``shd_<split>.h5`` directly
+            or in ``SHD/`` or ``shd/``; ``None``: ``$EVENTBENCH_DATA``, then ``~/.eventbench/data``.
+        split: ``"train"`` or ``"test"``.
+        t_stop_s: when given, drop events at ``t >= t_stop_s`` (e.g. 1.0 s or 1.4 s windows);
+            the number dropped is logged. Without it, late events are kept and binning to a
+            shorter window raises.
+
+    ``groups`` holds the speaker ids (for :func:`validation_split`), ``class_names`` the keys.
+    """
+    return load_heidelberg(SHD, path_or_dir, split, t_stop_s)
+
+
+def load_ssc(
+    path_or_dir: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    t_stop_s: float | None = None,
+) -> EventDataset:
+    """Spiking Speech Commands, one split (``"train"``, ``"valid"``/``"val"`` or ``"test"``): 700
+    channels, 35 classes. Arguments as for :func:`load_shd` (files ``ssc_<split>.h5``)."""
+    return load_heidelberg(SSC, path_or_dir, split, t_stop_s)
+
+
+def validation_split(
+    dataset: EventDataset,
+    method: Literal["random", "speaker"] = "random",
+    n_val: int = 512,
+    speaker: int | None = None,
+    seed: int = 0,
+) -> tuple[EventDataset, EventDataset]:
+    """Split a training set into ``(train, val)``.
+
+    ``method="random"``: ``n_val`` samples chosen by ``numpy.random.default_rng(seed)`` (SHD's
+    usual 7644 + 512). ``method="speaker"``: leave one speaker out; every sample of ``speaker``
+    (a value of ``dataset.groups``) goes to validation. Both parts keep the original order.
+    """
+    n = len(dataset)
+    if method == "random":
+        if not 0 < n_val < n:
+            raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
+        val_idx = np.sort(np.random.default_rng(seed).choice(n, size=n_val, replace=False))
+        mask = np.zeros(n, bool)
+        mask[val_idx] = True
+        tag = f"random{n_val}/seed{seed}"
+    elif method == "speaker":
+        if dataset.groups is None:
+            raise ValueError(f"{dataset.name} has no speaker ids (extra/speaker) to split on")
+        if speaker is None:
+            raise ValueError("method='speaker' needs speaker=<id>")
+        mask = dataset.groups == speaker
+        if not mask.any():
+            raise ValueError(
+                f"speaker {speaker} not in {dataset.name} (speakers: "
+                f"{sorted(set(dataset.groups.tolist()))})"
+            )
+        tag = f"speaker{speaker}"
+    else:
+        raise ValueError(f"method must be 'random' or 'speaker', got {method!r}")
+    idx = np.arange(n)
+    train = dataset.subset(idx[~mask], name=f"{dataset.name}-minus-{tag}")
+    val = dataset.subset(idx[mask], name=f"{dataset.name}-val-{tag}")
+    return train, val
+
+
+def from_tonic(
+    tonic_dataset: Iterable[tuple[np.ndarray, int]],
+    name: str,
+    n_classes: int | None = None,
+    sensor_size: tuple[int, ...] | None = None,
+) -> EventDataset:
+    """Convert a tonic data set (e.g. ``tonic.datasets.SHD``, ``SSC``, ``DVSGesture``).
+
+    tonic events are structured arrays with ``t`` in µs and ``x`` (plus ``y``, ``p`` for
+    cameras). ``t`` is cast to float64 before it is scaled to seconds. The channel of an event is
+    ``(x * H + y) * P + p`` for ``sensor_size = (W, H, P)`` (just ``x`` for SHD's
+    ``(700, 1, 1)``). ``sensor_size`` and ``n_classes`` default to the data set's
+    ``sensor_size`` and ``len(classes)`` attributes. tonic itself is not imported here.
+    """
+    size = sensor_size if sensor_size is not None else getattr(tonic_dataset, "sensor_size", None)
+    if size is None:
+        raise ValueError("sensor_size is unknown: pass sensor_size=(W, H, P)")
+    dims = tuple(int(v) for v in size) + (1,) * (3 - len(tuple(size)))
+    w, h, pol = dims[:3]
+    n_ch = w * h * pol
+    if n_classes is None and hasattr(tonic_dataset, "classes"):
+        n_classes = len(tonic_dataset.classes)
+    where = f"<tonic {name}>"
+    samples: list[EventSample] = []
+    for i, (events, target) in enumerate(tonic_dataset):
+        ev = np.asarray(events)
+        if ev.dtype.names is None or "t" not in ev.dtype.names or "x" not in ev.dtype.names:
+            raise DataFormatError(where, f"[{i}].events", f"need fields t and x, got {ev.dtype}")
+        t = ev["t"].astype(np.float64) * 1e-6
+        ch = ev["x"].astype(np.int64)
+        y = ev["y"].astype(np.int64) if "y" in ev.dtype.names else np.zeros_like(ch)
+        p = ev["p"].astype(np.int64) if "p" in ev.dtype.names else np.zeros_like(ch)
+        for fld, a, hi in (("x", ch, w), ("y", y, h), ("p", p, pol)):
+            if a.size and (a.min() < 0 or a.max() >= hi):
+                raise DataFormatError(where, f"[{i}].events.{fld}", f"outside [0, {hi})")
+        label = int(np.asarray(target).item())
+        if n_classes is not None and not 0 <= label < n_classes:
+            raise DataFormatError(where, f"[{i}].target", f"{label} outside [0, {n_classes})")
+        samples.append(EventSample(t, (ch * h + y) * pol + p, n_ch, label))
+    return EventDataset(
+        name=name, samples=samples, n_channels=n_ch, n_classes=n_classes, origin="user-file",
+        source=f"tonic:{type(tonic_dataset).__name__}", params={"sensor_size": list(dims)},
+    )

@@ -1,0 +1,480 @@
+r"""Numba kernels of the discrete forward pass and the EventProp reverse replay (CPU).
+
+These kernels implement, sample by sample, exactly the model and replay of ``docs/design.md`` (the
+same equations as :mod:`eventbench.eventprop.function`, which is the semantic definition); each
+parallel task owns a contiguous block of samples (``prange`` over blocks), so nothing is shared
+between threads except read-only weights and per-block gradient buffers.
+
+Event-driven propagation: an input bin ``x[n, b, c] != 0`` adds ``x[n, b, c] * w_ff[c, :]`` to the
+input current, a hidden spike adds one weight row; the work is ``events x fan-out``, not
+``T x n_in x N``. The backward pass adds ``lambda_I`` rows at the same events.
+
+Packed layout (all 1-D, C order, one dtype ``F`` = float32 or float64):
+
+* hidden layer ``l`` has ``N_l = sizes[l]`` neurons at ``noff[l] .. noff[l] + N_l`` of the state
+  vectors (``ntot`` in all);
+* ``w_ff[l]`` (``[n_pre_l, N_l]``) is ``wff[ff_off[l] : ff_off[l] + n_pre_l * N_l]``;
+* ``w_rec[l]`` (``[N_l, N_l]``) is ``wrec[rec_off[l] : ...]``, ``rec_off[l] = -1`` without one;
+* ``hc[l] = (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset)`` in ``F``,
+  ``oc`` the same for the readout population plus ``oc[7] = 1 - alpha``, ``oc[8] = tau_mem``.
+
+Spikes are kept per sample, in time order: ``spk_step[l, b, :cnt]`` (stamp ``n + 1``),
+``spk_neu`` and ``spk_den`` (``I - V`` at the crossing), with a capacity ``cap``; the count keeps
+running past the capacity so that the caller can rerun with a larger buffer.
+
+Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["backward_kernel", "build_record_kernel", "forward_kernel"]
+
+Arr = npt.NDArray[Any]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(fn: _F) -> _F:
+    """``numba.njit`` with the project's settings: no fast-math (IEEE rounding as in torch),
+    cached on disk, and the GIL released so that blocks of samples run in parallel threads."""
+    return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True)(fn))
+
+
+KIND_WEIGHTED = 0
+KIND_MAX = 1
+KIND_TRACE = 2
+KIND_FIRST = 3
+
+
+@_jit
+def forward_kernel(
+    x: Arr,
+    wff: Arr,
+    ff_off: Arr,
+    sizes: Arr,
+    noff: Arr,
+    wrec: Arr,
+    rec_off: Arr,
+    wout: Arr,
+    bias: Arr,
+    has_bias: bool,
+    hc: Arr,
+    oc: Arr,
+    out_lif: bool,
+    kind: int,
+    coeff: Arr,
+    b0: int,
+    b1: int,
+    spk_step: Arr,
+    spk_neu: Arr,
+    spk_den: Arr,
+    spk_cnt: Arr,
+    o_step: Arr,
+    o_neu: Arr,
+    o_den: Arr,
+    o_cnt: Arr,
+    acc: Arr,
+    vmax: Arr,
+    argmax: Arr,
+    trace: Arr,
+    first: Arr,
+    events: Arr,
+) -> None:
+    r"""Forward pass of all samples (see the module docstring for the layout).
+
+    Per step ``n`` and layer: :math:`I \mathrel{+}= x_n W_{ff} + z_n W_{rec}` (events only),
+    :math:`V \leftarrow \alpha V + \rho I`, :math:`I \leftarrow \beta I`, spike if
+    :math:`V \ge \vartheta` (stamp ``n + 1``, record ``I - V``), then :math:`V \leftarrow V_r`.
+    The readout integrates the last layer's spikes the same way (plus ``(1 - alpha) b``).
+
+    Outputs (written in place): spike lists and counts, ``acc [B, n_out]`` (weighted),
+    ``vmax``/``argmax [B, n_out]`` (max), ``trace [T, B, n_out]``, ``first [B, n_out]`` (first
+    stamp, ``T + 1`` when silent) and ``events [B]`` (sum of the input counts, float64).
+    """
+    t_steps = x.shape[0]
+    n_in = x.shape[2]
+    n_layers = sizes.shape[0]
+    n_out = wout.shape[1]
+    ntot = noff[n_layers - 1] + sizes[n_layers - 1]
+    nmax = 0
+    for layer in range(n_layers):
+        nmax = max(nmax, sizes[layer])
+    cap = spk_step.shape[2]
+    cap_o = o_step.shape[1]
+    dt = wff.dtype
+    v = np.empty(ntot, dt)
+    cur_i = np.empty(ntot, dt)
+    inp = np.empty(nmax, dt)
+    cur = np.empty(ntot, np.int64)
+    prv = np.empty(ntot, np.int64)
+    ncur = np.empty(n_layers, np.int64)
+    nprv = np.empty(n_layers, np.int64)
+    vo = np.empty(n_out, dt)
+    io = np.empty(n_out, dt)
+    oinp = np.empty(n_out, dt)
+    for b in range(b0, b1):
+        v[:] = 0
+        cur_i[:] = 0
+        vo[:] = 0
+        io[:] = 0
+        nprv[:] = 0
+        n_events = 0.0
+        for layer in range(n_layers):
+            spk_cnt[layer, b] = 0
+        o_cnt[b] = 0
+        for n in range(t_steps):
+            for layer in range(n_layers):
+                nl = sizes[layer]
+                base = noff[layer]
+                inp[:nl] = 0
+                if layer == 0:
+                    off0 = ff_off[0]
+                    for ch in range(n_in):
+                        xv = x[n, b, ch]
+                        if xv != 0:
+                            n_events += xv
+                            off = off0 + ch * nl
+                            for m in range(nl):
+                                inp[m] += xv * wff[off + m]
+                else:
+                    pbase = noff[layer - 1]
+                    for q in range(nprv[layer - 1]):
+                        off = ff_off[layer] + prv[pbase + q] * nl
+                        for m in range(nl):
+                            inp[m] += wff[off + m]
+                if rec_off[layer] >= 0:
+                    for q in range(nprv[layer]):
+                        off = rec_off[layer] + prv[base + q] * nl
+                        for m in range(nl):
+                            inp[m] += wrec[off + m]
+                alpha = hc[layer, 0]
+                beta = hc[layer, 1]
+                rho = hc[layer, 2]
+                theta = hc[layer, 4]
+                v_reset = hc[layer, 6]
+                k = 0
+                for m in range(nl):
+                    ii = cur_i[base + m] + inp[m]
+                    vv = alpha * v[base + m] + rho * ii
+                    ii = beta * ii
+                    cur_i[base + m] = ii
+                    if vv >= theta:
+                        cur[base + k] = m
+                        k += 1
+                        c = spk_cnt[layer, b]
+                        if c < cap:
+                            spk_step[layer, b, c] = n + 1
+                            spk_neu[layer, b, c] = m
+                            spk_den[layer, b, c] = ii - vv
+                        spk_cnt[layer, b] = c + 1
+                        vv = v_reset
+                    v[base + m] = vv
+                ncur[layer] = k
+            # readout population: the last layer's spikes stamped n
+            oinp[:] = 0
+            lbase = noff[n_layers - 1]
+            for q in range(nprv[n_layers - 1]):
+                j = prv[lbase + q]
+                for k2 in range(n_out):
+                    oinp[k2] += wout[j, k2]
+            for k2 in range(n_out):
+                ii = io[k2] + oinp[k2]
+                vv = oc[0] * vo[k2] + oc[2] * ii
+                if has_bias:
+                    vv = vv + oc[7] * bias[k2]
+                ii = oc[1] * ii
+                io[k2] = ii
+                if out_lif:
+                    if vv >= oc[4]:
+                        c = o_cnt[b]
+                        if c < cap_o:
+                            o_step[b, c] = n + 1
+                            o_neu[b, c] = k2
+                            o_den[b, c] = ii - vv
+                        o_cnt[b] = c + 1
+                        if first[b, k2] > n + 1:
+                            first[b, k2] = n + 1
+                        vv = oc[6]
+                elif kind == KIND_WEIGHTED:
+                    acc[b, k2] = acc[b, k2] + coeff[n] * vv
+                elif kind == KIND_MAX:
+                    if vv > vmax[b, k2]:
+                        vmax[b, k2] = vv
+                        argmax[b, k2] = n
+                elif kind == KIND_TRACE:
+                    trace[n, b, k2] = vv
+                vo[k2] = vv
+            for layer in range(n_layers):
+                base = noff[layer]
+                for q in range(ncur[layer]):
+                    prv[base + q] = cur[base + q]
+                nprv[layer] = ncur[layer]
+        events[b] = n_events
+
+
+@_jit
+def backward_kernel(
+    x: Arr,
+    wff: Arr,
+    ff_off: Arr,
+    sizes: Arr,
+    noff: Arr,
+    wrec: Arr,
+    rec_off: Arr,
+    wout: Arr,
+    has_bias: bool,
+    hc: Arr,
+    oc: Arr,
+    kind: int,
+    coeff_tau: Arr,
+    g: Arr,
+    argmax: Arr,
+    first: Arr,
+    reg: Arr,
+    has_reg: bool,
+    eps_arr: Arr,
+    b0: int,
+    b1: int,
+    spk_step: Arr,
+    spk_neu: Arr,
+    spk_den: Arr,
+    spk_cnt: Arr,
+    o_step: Arr,
+    o_neu: Arr,
+    o_den: Arr,
+    o_cnt: Arr,
+    g_ff: Arr,
+    g_rec: Arr,
+    g_out: Arr,
+    g_bias: Arr,
+) -> None:
+    r"""EventProp reverse replay of all samples, ``n = N-1 .. 0`` (``s = n + 1``):
+
+    1. feedback of the spikes stamped ``s < N`` from the adjoints at :math:`t_s^+`:
+       :math:`F_j = \sum_m W^{next}_{jm}(\lambda_V - \lambda_I)_m + \sum_m W^{rec}_{jm}(\lambda_V
+       - \lambda_I)_m`;
+    2. readout term at ``t_s`` on :math:`\lambda_V^{out}` (``coeff_tau[n] = c_n / \tau_m``,
+       trace ``g[n] / \tau_m``, max at the arg-max, first-spike jumps and phantom at ``T``);
+    3. hidden jumps :math:`\lambda_V \mathrel{+}= [(\vartheta - V_r)\lambda_V + F]/\max(I-V,
+       \epsilon)` (+ regulariser);
+    4. :math:`\lambda_I \leftarrow \beta\lambda_I + \kappa\lambda_V`, :math:`\lambda_V \leftarrow
+       \alpha\lambda_V`;
+    5. every event delivered at ``t_n`` adds :math:`\lambda_I` of its target to its synapse.
+
+    Gradient buffers (float64, one slice per block; the caller sums them and multiplies by
+    :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for the bias): ``g_ff [n_blocks, len(wff)]``,
+    ``g_rec [n_blocks, len(wrec)]``, ``g_out [n_blocks, n_last, n_out]``,
+    ``g_bias [n_blocks, n_out]`` (holds :math:`\sum_{n,b}\lambda_V^{out}`).
+    """
+    t_steps = x.shape[0]
+    n_in = x.shape[2]
+    n_layers = sizes.shape[0]
+    n_out = wout.shape[1]
+    ntot = noff[n_layers - 1] + sizes[n_layers - 1]
+    nmax = 0
+    for layer in range(n_layers):
+        nmax = max(nmax, sizes[layer])
+    dt = wff.dtype
+    last = n_layers - 1
+    eps = eps_arr[0]
+    zero = eps_arr[1]
+    lv = np.empty(ntot, dt)
+    li = np.empty(ntot, dt)
+    fb = np.empty(ntot, dt)
+    diff = np.empty(nmax, dt)
+    diff_rec = np.empty(nmax, dt)
+    lvo = np.empty(n_out, dt)
+    lio = np.empty(n_out, dt)
+    diff_o = np.empty(n_out, dt)
+    hi = np.empty(n_layers, np.int64)
+    lo_s = np.empty(n_layers, np.int64)
+    lo_n = np.empty(n_layers, np.int64)
+    gff = g_ff
+    grec = g_rec
+    gout = g_out
+    gb = g_bias
+    for b in range(b0, b1):
+        lv[:] = 0
+        li[:] = 0
+        lvo[:] = 0
+        lio[:] = 0
+        for layer in range(n_layers):
+            hi[layer] = spk_cnt[layer, b]
+        o_hi = o_cnt[b]
+        for n in range(t_steps - 1, -1, -1):
+            s = n + 1
+            # ranges of the spikes stamped s ([lo_s, hi)) and n ([lo_n, lo_s)) per layer
+            for layer in range(n_layers):
+                lo = hi[layer]
+                while lo > 0 and spk_step[layer, b, lo - 1] == s:
+                    lo -= 1
+                lo_s[layer] = lo
+                lo2 = lo
+                while lo2 > 0 and spk_step[layer, b, lo2 - 1] == n:
+                    lo2 -= 1
+                lo_n[layer] = lo2
+            # 1. feedback at t_s^+ (before any jump)
+            if s < t_steps:
+                for layer in range(n_layers):
+                    if lo_s[layer] == hi[layer]:
+                        continue
+                    nl = sizes[layer]
+                    base = noff[layer]
+                    if layer < last:
+                        nn = sizes[layer + 1]
+                        nb = noff[layer + 1]
+                        for m in range(nn):
+                            diff[m] = lv[nb + m] - li[nb + m]
+                    else:
+                        for k2 in range(n_out):
+                            diff_o[k2] = lvo[k2] - lio[k2]
+                    has_rec = rec_off[layer] >= 0
+                    if has_rec:
+                        for m in range(nl):
+                            diff_rec[m] = lv[base + m] - li[base + m]
+                    for q in range(lo_s[layer], hi[layer]):
+                        j = spk_neu[layer, b, q]
+                        f = zero
+                        if layer < last:
+                            nn = sizes[layer + 1]
+                            off = ff_off[layer + 1] + j * nn
+                            for m in range(nn):
+                                f += wff[off + m] * diff[m]
+                        else:
+                            for k2 in range(n_out):
+                                f += wout[j, k2] * diff_o[k2]
+                        if has_rec:
+                            off = rec_off[layer] + j * nl
+                            acc = zero
+                            for m in range(nl):
+                                acc += wrec[off + m] * diff_rec[m]
+                            f = f + acc
+                        fb[base + q - lo_s[layer]] = f
+            # 2. readout term at t_s
+            if kind == KIND_WEIGHTED:
+                for k2 in range(n_out):
+                    lvo[k2] = lvo[k2] - g[0, b, k2] * coeff_tau[n]
+            elif kind == KIND_TRACE:
+                for k2 in range(n_out):
+                    lvo[k2] = lvo[k2] - g[n, b, k2] / oc[8]
+            elif kind == KIND_MAX:
+                for k2 in range(n_out):
+                    if argmax[b, k2] == n:
+                        lvo[k2] = lvo[k2] - g[0, b, k2] / oc[8]
+            elif kind == KIND_FIRST:
+                o_lo = o_hi
+                while o_lo > 0 and o_step[b, o_lo - 1] == s:
+                    o_lo -= 1
+                for q in range(o_lo, o_hi):
+                    k2 = o_neu[b, q]
+                    den = o_den[b, q]
+                    if den < eps:
+                        den = eps
+                    num = oc[5] * lvo[k2]
+                    if first[b, k2] == s:
+                        num = num + g[0, b, k2]
+                    lvo[k2] = lvo[k2] + num / den
+                o_hi = o_lo
+                if s == t_steps:
+                    for k2 in range(n_out):
+                        if first[b, k2] > t_steps:
+                            lvo[k2] = lvo[k2] + g[0, b, k2]
+            if has_bias:
+                for k2 in range(n_out):
+                    gb[k2] += lvo[k2]
+            # 3. hidden jumps at t_s
+            for layer in range(n_layers):
+                base = noff[layer]
+                tmr = hc[layer, 5]
+                for q in range(lo_s[layer], hi[layer]):
+                    j = spk_neu[layer, b, q]
+                    den = spk_den[layer, b, q]
+                    if den < eps:
+                        den = eps
+                    num = tmr * lv[base + j]
+                    if s < t_steps:
+                        num = num + fb[base + q - lo_s[layer]]
+                    delta = num / den
+                    if has_reg:
+                        delta = delta + reg[base + j]
+                    lv[base + j] = lv[base + j] + delta
+                hi[layer] = lo_s[layer]
+            # 4. exact reverse dynamics over [t_n, t_{n+1}]
+            for layer in range(n_layers):
+                base = noff[layer]
+                alpha = hc[layer, 0]
+                beta = hc[layer, 1]
+                kappa = hc[layer, 3]
+                for m in range(sizes[layer]):
+                    lvm = lv[base + m]
+                    li[base + m] = beta * li[base + m] + kappa * lvm
+                    lv[base + m] = alpha * lvm
+            for k2 in range(n_out):
+                lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
+                lvo[k2] = oc[0] * lvo[k2]
+            # 5. events delivered at t_n meet lambda_I(t_n)
+            n0 = sizes[0]
+            off0 = ff_off[0]
+            for ch in range(n_in):
+                xv = x[n, b, ch]
+                if xv != 0:
+                    off = off0 + ch * n0
+                    for m in range(n0):
+                        gff[off + m] += xv * li[m]
+            for layer in range(n_layers):
+                nl = sizes[layer]
+                base = noff[layer]
+                if layer > 0:
+                    pb = layer - 1
+                    for q in range(lo_n[pb], lo_s[pb]):
+                        off = ff_off[layer] + spk_neu[pb, b, q] * nl
+                        for m in range(nl):
+                            gff[off + m] += li[base + m]
+                if rec_off[layer] >= 0:
+                    for q in range(lo_n[layer], lo_s[layer]):
+                        off = rec_off[layer] + spk_neu[layer, b, q] * nl
+                        for m in range(nl):
+                            grec[off + m] += li[base + m]
+            for q in range(lo_n[last], lo_s[last]):
+                j = spk_neu[last, b, q]
+                for k2 in range(n_out):
+                    gout[j, k2] += lio[k2]
+
+
+@_jit
+def build_record_kernel(
+    spk_step: Arr,
+    spk_neu: Arr,
+    spk_den: Arr,
+    spk_cnt: Arr,
+    t_steps: int,
+    out_step: Arr,
+    out_batch: Arr,
+    out_neu: Arr,
+    out_den: Arr,
+) -> None:
+    """Merge per-sample spike lists ``[B, cap]`` (time ordered) into one list ordered by
+    ``(stamp, sample, neuron)`` (the order of :func:`eventbench.core.records.record_from_dense`),
+    by a counting sort on the stamp."""
+    batch = spk_step.shape[0]
+    pos = np.zeros(t_steps + 2, np.int64)
+    for b in range(batch):
+        for q in range(spk_cnt[b]):
+            pos[spk_step[b, q] + 1] += 1
+    for s in range(1, t_steps + 2):
+        pos[s] += pos[s - 1]
+    for b in range(batch):
+        for q in range(spk_cnt[b]):
+            s = spk_step[b, q]
+            p = pos[s]
+            pos[s] = p + 1
+            out_step[p] = s
+            out_batch[p] = b
+            out_neu[p] = spk_neu[b, q]
+            out_den[p] = spk_den[b, q]

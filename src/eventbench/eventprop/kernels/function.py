@@ -1,0 +1,462 @@
+r"""EventProp on the compiled CPU kernels, as a ``torch.autograd.Function``.
+
+Same contract as :func:`eventbench.eventprop.function.eventprop_forward` (the semantic definition):
+the readout is differentiable in the weights, spikes come back as
+:class:`~eventbench.core.records.SpikeRecord` s ordered by ``(stamp, sample, neuron)``, guard hits
+are counted the same way. The forward and the reverse replay run in
+:mod:`eventbench.eventprop.kernels._numba_kernels`, with no Python loop over time steps.
+
+What is kept between forward and backward: the input ``x [T, B, n_in]`` (the caller's tensor,
+not a copy), per-sample spike lists (``O(spikes)``) and the readout's arg-max or first-spike
+stamps (``[B, n_out]``). Nothing of size ``T x B x N``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor
+
+from eventbench.core.network import NetworkTensors
+from eventbench.core.params import StepCoeffs
+from eventbench.core.records import SpikeRecord
+from eventbench.eventprop.function import (
+    EventPropConfig,
+    ForwardRecord,
+    _check_spike_budget,
+    _flatten,
+    _unflatten,
+)
+from eventbench.eventprop.kernels import _numba_kernels as K
+from eventbench.readout.readouts import WeightedVoltage
+
+__all__ = ["kernel_eventprop_forward", "unsupported_reason"]
+
+Arr = npt.NDArray[Any]
+
+_KIND = {"weighted": K.KIND_WEIGHTED, "max": K.KIND_MAX, "trace": K.KIND_TRACE, "first_spike": K.KIND_FIRST}
+
+#: initial per-sample spike capacity is ``max(_MIN_CAP, T * N // _CAP_DIV)`` (a rate of 1/32
+#: spikes per neuron and step, 31 Hz at 1 ms); a sample with more spikes triggers one rerun of
+#: the forward pass with the exact capacity.
+_MIN_CAP = 256
+_CAP_DIV = 32
+
+
+def unsupported_reason(cfg: EventPropConfig, net: NetworkTensors, x: Tensor) -> str | None:
+    """Why the CPU kernel cannot run this call (``None`` when it can).
+
+    Covered: CPU tensors of float32/float64, any number of hidden layers, with or without
+    recurrence, ``"li"`` readouts with the weighted, max and trace readouts (with or without
+    bias), ``"lif"`` readouts with the first-spike readout, the rate regulariser and the guard.
+    Not covered (the torch path runs them): CUDA or other devices, the test-only
+    ``variant`` hook, and voltage readouts on a spiking (``"lif"``) readout population,
+    which the torch path defines as an all-zero readout.
+    """
+    if x.device.type != "cpu":
+        return f"the input is on {x.device.type}, the kernel runs on CPU tensors only"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"dtype {x.dtype} is not float32 or float64"
+    if cfg.variant is not None:
+        return "the test-only wrong adjoint variants are implemented by the torch path only"
+    lif_out = net.spec.output_kind == "lif"
+    if lif_out != (cfg.readout.kind == "first_spike"):
+        return (
+            f"readout kind {cfg.readout.kind!r} with output_kind {net.spec.output_kind!r} is "
+            "handled by the torch path only"
+        )
+    return None
+
+
+def _arr(t: Tensor) -> Arr:
+    """Zero-copy NumPy view of a contiguous CPU tensor (detached)."""
+    return np.asarray(t.detach().contiguous().numpy())
+
+
+def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
+    # (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha, tau_mem):
+    # python floats (double) rounded once to the working dtype, as torch does with scalars
+    return np.array(
+        [
+            c.alpha,
+            c.beta,
+            c.rho,
+            c.kappa,
+            c.threshold,
+            c.threshold - c.v_reset,
+            c.v_reset,
+            1.0 - c.alpha,
+            c.tau_mem_s,
+        ],
+        dtype=dtype,
+    )
+
+
+@dataclass
+class _Packed:
+    """Weights and coefficients in the kernels' packed layout (see ``_numba_kernels``)."""
+
+    wff: Arr
+    ff_off: Arr
+    sizes: Arr
+    noff: Arr
+    wrec: Arr
+    rec_off: Arr
+    wout: Arr
+    bias: Arr
+    has_bias: bool
+    hc: Arr
+    oc: Arr
+    ff_shapes: list[tuple[int, int]]
+    rec_shapes: list[tuple[int, int] | None]
+
+
+def _pack(
+    net: NetworkTensors,
+    w_ff: list[Tensor],
+    w_rec: list[Tensor | None],
+    w_out: Tensor,
+    bias: Tensor | None,
+    dtype: npt.DTypeLike,
+) -> _Packed:
+    ff = [_arr(w) for w in w_ff]
+    rec = [_arr(w) if w is not None else None for w in w_rec]
+    sizes = np.array([w.shape[1] for w in ff], dtype=np.int64)
+    noff = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    ff_len = [w.size for w in ff]
+    ff_off = np.concatenate([[0], np.cumsum(ff_len)[:-1]]).astype(np.int64)
+    wff = ff[0].reshape(-1) if len(ff) == 1 else np.concatenate([w.reshape(-1) for w in ff])
+    rec_off = np.full(len(rec), -1, dtype=np.int64)
+    parts: list[Arr] = []
+    pos = 0
+    for layer, r in enumerate(rec):
+        if r is not None:
+            rec_off[layer] = pos
+            parts.append(r.reshape(-1))
+            pos += r.size
+    if not parts:
+        wrec = np.zeros(1, dtype=dtype)
+    elif len(parts) == 1:
+        wrec = parts[0]
+    else:
+        wrec = np.concatenate(parts)
+    has_bias = bias is not None
+    return _Packed(
+        wff=wff,
+        ff_off=ff_off,
+        sizes=sizes,
+        noff=noff,
+        wrec=wrec,
+        rec_off=rec_off,
+        wout=_arr(w_out),
+        bias=_arr(bias) if bias is not None else np.zeros(w_out.shape[1], dtype=dtype),
+        has_bias=has_bias,
+        hc=np.stack([_coeff_row(c, dtype) for c in net.coeffs]),
+        oc=_coeff_row(net.out_coeffs, dtype),
+        ff_shapes=[(int(w.shape[0]), int(w.shape[1])) for w in ff],
+        rec_shapes=[(int(r.shape[0]), int(r.shape[1])) if r is not None else None for r in rec],
+    )
+
+
+@dataclass
+class _Spikes:
+    """Per-sample spike lists of the hidden layers ``[L, B, cap]`` and of the readout ``[B, cap]``."""
+
+    step: Arr
+    neu: Arr
+    den: Arr
+    cnt: Arr
+    o_step: Arr
+    o_neu: Arr
+    o_den: Arr
+    o_cnt: Arr
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _blocks(batch: int) -> list[tuple[int, int]]:
+    """Contiguous sample blocks, one per torch thread (``torch.get_num_threads()``)."""
+    n = max(1, min(batch, torch.get_num_threads()))
+    return [(k * batch // n, (k + 1) * batch // n) for k in range(n)]
+
+
+def _parallel(fn: Callable[[int, int, int], None], blocks: list[tuple[int, int]]) -> None:
+    """Run ``fn(block_index, b0, b1)`` for every block; the kernels release the GIL, so the
+    blocks run in parallel. Exceptions propagate."""
+    global _POOL
+    if len(blocks) == 1:
+        fn(0, *blocks[0])
+        return
+    if _POOL is None or _POOL._max_workers < len(blocks):
+        _POOL = ThreadPoolExecutor(max_workers=len(blocks), thread_name_prefix="eventprop")
+    futures = [_POOL.submit(fn, k, b0, b1) for k, (b0, b1) in enumerate(blocks)]
+    for f in futures:
+        f.result()
+
+
+def _record(
+    step: Arr, neu: Arr, den: Arr, cnt: Arr, t_steps: int, n_neurons: int, dtype: torch.dtype
+) -> SpikeRecord:
+    batch = step.shape[0]
+    total = int(cnt.sum())
+    o_step = np.empty(total, np.int64)
+    o_batch = np.empty(total, np.int64)
+    o_neu = np.empty(total, np.int64)
+    o_den = np.empty(total, den.dtype)
+    K.build_record_kernel(step, neu, den, cnt, t_steps, o_step, o_batch, o_neu, o_den)
+    return SpikeRecord(
+        torch.from_numpy(o_step),
+        torch.from_numpy(o_batch),
+        torch.from_numpy(o_neu),
+        torch.from_numpy(o_den).to(dtype),
+        t_steps,
+        batch,
+        n_neurons,
+    )
+
+
+def _forward_pass(
+    xa: Arr,
+    p: _Packed,
+    lif_out: bool,
+    kind: int,
+    coeff: Arr,
+    cap: int,
+    cap_o: int,
+    blocks: list[tuple[int, int]],
+) -> tuple[_Spikes, Arr, Arr, Arr, Arr, Arr, Arr]:
+    """One run of the forward kernel with spike capacities ``cap`` (hidden) and ``cap_o``."""
+    t_steps, batch, _ = xa.shape
+    npd = xa.dtype
+    n_layers = p.sizes.shape[0]
+    n_out = p.wout.shape[1]
+    spk = _Spikes(
+        step=np.empty((n_layers, batch, cap), np.int32),
+        neu=np.empty((n_layers, batch, cap), np.int32),
+        den=np.empty((n_layers, batch, cap), npd),
+        cnt=np.zeros((n_layers, batch), np.int64),
+        o_step=np.empty((batch, cap_o), np.int32),
+        o_neu=np.empty((batch, cap_o), np.int32),
+        o_den=np.empty((batch, cap_o), npd),
+        o_cnt=np.zeros(batch, np.int64),
+    )
+    acc = np.zeros((batch, n_out), npd)
+    vmax = np.full((batch, n_out), -np.inf, npd)
+    argmax = np.zeros((batch, n_out), np.int64)
+    trace = np.empty((t_steps if kind == K.KIND_TRACE else 0, batch, n_out), npd)
+    first = np.full((batch, n_out), t_steps + 1, np.int64)
+    events = np.zeros(batch, np.float64)
+
+    def fwd(_k: int, b0: int, b1: int) -> None:
+        K.forward_kernel(
+            xa, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.bias,
+            p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
+            spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
+            acc, vmax, argmax, trace, first, events,
+        )  # fmt: skip
+
+    _parallel(fwd, blocks)
+    return spk, acc, vmax, argmax, trace, first, events
+
+
+def _run_forward(
+    cfg: EventPropConfig, net: NetworkTensors, x: Tensor, p: _Packed
+) -> tuple[Tensor, Tensor, tuple[SpikeRecord, ...], SpikeRecord | None, _Spikes, Arr, int]:
+    t_steps, batch, _ = x.shape
+    dtype = x.dtype
+    npd = _arr(x).dtype
+    xa = _arr(x)
+    n_layers = p.sizes.shape[0]
+    n_out = p.wout.shape[1]
+    lif_out = net.spec.output_kind == "lif"
+    ro = cfg.readout
+    kind = _KIND[ro.kind]
+    coeff = (
+        _arr(ro.coefficients(t_steps, dtype, x.device))
+        if isinstance(ro, WeightedVoltage)
+        else np.zeros(1, npd)
+    )
+    cap = max(_MIN_CAP, t_steps * int(p.sizes.max()) // _CAP_DIV)
+    cap_o = max(_MIN_CAP, t_steps * n_out // _CAP_DIV) if lif_out else 1
+    blocks = _blocks(batch)
+    while True:
+        spk, acc, vmax, argmax, trace, first, events = _forward_pass(
+            xa, p, lif_out, kind, coeff, cap, cap_o, blocks
+        )
+        need = int(spk.cnt.max()) if spk.cnt.size else 0
+        need_o = int(spk.o_cnt.max()) if lif_out else 0
+        if need <= cap and need_o <= cap_o:
+            break
+        cap, cap_o = max(cap, need), max(cap_o, need_o)
+
+    hidden = tuple(
+        _record(
+            spk.step[layer], spk.neu[layer], spk.den[layer], spk.cnt[layer], t_steps,
+            int(p.sizes[layer]), dtype,
+        )
+        for layer in range(n_layers)
+    )
+    for layer, rec in enumerate(hidden):
+        _check_spike_budget(rec, cfg, f"hidden layer {layer}")
+    out_rec = None
+    fired = torch.zeros(batch, n_out, dtype=torch.bool)
+    if lif_out:
+        out_rec = _record(spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt, t_steps, n_out, dtype)
+        _check_spike_budget(out_rec, cfg, "output layer")
+        first_t = torch.from_numpy(first)
+        fired = first_t <= t_steps
+        value = torch.where(fired, first_t, t_steps).to(dtype) * net.spec.dt_s
+        extra = first
+    elif kind == K.KIND_MAX:
+        value, extra = torch.from_numpy(vmax), argmax
+    elif kind == K.KIND_TRACE:
+        value, extra = torch.from_numpy(trace), argmax
+    else:
+        value, extra = torch.from_numpy(acc), argmax
+    n_events = int(events.sum())
+    return value, fired, hidden, out_rec, spk, extra, n_events
+
+
+def _run_backward(
+    cfg: EventPropConfig,
+    net: NetworkTensors,
+    x: Tensor,
+    p: _Packed,
+    hidden: tuple[SpikeRecord, ...],
+    spk: _Spikes,
+    extra: Arr,
+    g_readout: Tensor,
+) -> list[Tensor | None]:
+    t_steps, batch, _ = x.shape
+    dtype = x.dtype
+    xa = _arr(x)
+    npd = xa.dtype
+    ro = cfg.readout
+    kind = _KIND[ro.kind]
+    oc = net.out_coeffs
+    n_out = p.wout.shape[1]
+    n_last = p.wout.shape[0]
+    coeff_tau = (
+        _arr(ro.coefficients(t_steps, dtype, x.device) / oc.tau_mem_s)
+        if isinstance(ro, WeightedVoltage)
+        else np.zeros(1, npd)
+    )
+    g = _arr(g_readout.to(dtype))
+    if kind != K.KIND_TRACE:
+        g = g.reshape(1, batch, n_out)  # the kernel reads g[0, b, k] (g[n, b, k] for traces)
+    ntot = int(p.noff[-1] + p.sizes[-1])
+    reg = np.zeros(ntot, npd)
+    if cfg.regulariser is not None:
+        for layer, r in enumerate(hidden):
+            base = int(p.noff[layer])
+            reg[base : base + int(p.sizes[layer])] = _arr(
+                cfg.regulariser.adjoint_jump(r.counts()).to(dtype)
+            )
+    eps_arr = np.array([cfg.guard_eps, 0.0], dtype=npd)
+    blocks = _blocks(batch)
+    nb = len(blocks)
+    g_ff = np.zeros((nb, p.wff.size), np.float64)
+    g_rec = np.zeros((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
+    g_out = np.zeros((nb, n_last, n_out), np.float64)
+    g_bias = np.zeros((nb, n_out), np.float64)
+    has_reg = cfg.regulariser is not None
+
+    def bwd(k: int, b0: int, b1: int) -> None:
+        K.backward_kernel(
+            xa, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
+            p.oc, kind, coeff_tau, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
+            spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
+            g_ff[k], g_rec[k], g_out[k], g_bias[k],
+        )  # fmt: skip
+
+    _parallel(bwd, blocks)
+    gff = g_ff.sum(axis=0)
+    grec = g_rec.sum(axis=0)
+    grads: list[Tensor | None] = []
+    for layer, (rows, cols) in enumerate(p.ff_shapes):
+        ts = net.coeffs[layer].tau_syn_s
+        o = int(p.ff_off[layer])
+        grads.append(torch.from_numpy(-ts * gff[o : o + rows * cols].reshape(rows, cols)).to(dtype))
+    for layer, shape in enumerate(p.rec_shapes):
+        if shape is not None:
+            ts = net.coeffs[layer].tau_syn_s
+            o = int(p.rec_off[layer])
+            block = grec[o : o + shape[0] * shape[1]].reshape(shape)
+            grads.append(torch.from_numpy(-ts * block).to(dtype))
+    grads.append(torch.from_numpy(-oc.tau_syn_s * g_out.sum(axis=0)).to(dtype))
+    if p.has_bias:
+        scale = -(1.0 - oc.alpha) * oc.tau_mem_s
+        grads.append(torch.from_numpy(scale * g_bias.sum(axis=0)).to(dtype))
+    return grads
+
+
+@dataclass
+class KernelRecord(ForwardRecord):
+    """:class:`~eventbench.eventprop.function.ForwardRecord` plus the input event count, which
+    the kernel computes while it scans the input (float64 sum of the counts)."""
+
+    input_events: int = 0
+
+
+class _KernelEventPropFn(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        cfg: EventPropConfig,
+        record: KernelRecord,
+        net: NetworkTensors,
+        x: Tensor,
+        *params: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        w_ff, w_rec, w_out, bias = _unflatten(net, params)
+        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(x).dtype)
+        value, fired, hidden, out_rec, spk, extra, n_events = _run_forward(cfg, net, x, packed)
+        guard = sum(int((r.i_minus_v < cfg.guard_eps).sum()) for r in hidden)
+        if out_rec is not None:
+            guard += int((out_rec.i_minus_v < cfg.guard_eps).sum())
+        record.spikes = hidden
+        record.output_spikes = out_rec
+        record.guard_hits = guard
+        record.input_events = n_events
+        ctx.cfg = cfg
+        ctx.net = net
+        ctx.hidden = hidden
+        ctx.spk = spk
+        ctx.extra = extra
+        ctx.save_for_backward(x, *params)
+        ctx.mark_non_differentiable(fired)
+        return value, fired
+
+    @staticmethod
+    def backward(ctx: Any, g_readout: Tensor, _g_fired: Tensor | None) -> tuple[Tensor | None, ...]:
+        # re-pack from the saved tensors: autograd checks that they were not modified in place
+        x, *params = ctx.saved_tensors
+        net: NetworkTensors = ctx.net
+        w_ff, w_rec, w_out, bias = _unflatten(net, tuple(params))
+        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(x).dtype)
+        grads = _run_backward(
+            ctx.cfg, net, x, packed, ctx.hidden, ctx.spk, ctx.extra, g_readout.contiguous()
+        )
+        return (None, None, None, None, *grads)
+
+
+def kernel_eventprop_forward(
+    cfg: EventPropConfig, net: NetworkTensors, x: Tensor
+) -> tuple[Tensor, Tensor, KernelRecord]:
+    """EventProp on the compiled CPU kernels: returns ``(readout, fired, record)`` like
+    :func:`eventbench.eventprop.function.eventprop_forward`; ``readout`` is differentiable in
+    the weights of ``net``. Raises ``ValueError`` when :func:`unsupported_reason` names a reason.
+    """
+    reason = unsupported_reason(cfg, net, x)
+    if reason is not None:
+        raise ValueError(f"EventProp backend 'cpu-kernel' cannot run this call: {reason}")
+    record = KernelRecord()
+    value, fired = _KernelEventPropFn.apply(cfg, record, net, x.contiguous(), *_flatten(net))
+    return value, fired, record
