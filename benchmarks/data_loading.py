@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from eventbench.data import BinCache, EventDataset, EventSample, load_shd
+from eventbench.data import BinCache, BinMode, BinnedEvents, EventDataset, EventSample, load_shd
 
 T = TypeVar("T")
 
@@ -45,10 +45,17 @@ def synth(n: int, mean_spikes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     lengths = rng.poisson(mean_spikes, n).astype(np.int64)
     ptr = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=ptr[1:])
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    u = rng.random(int(ptr[-1])) * 1.4
-    order = np.lexsort((u, owner))
-    times = u[order].astype(np.float16).astype(np.float64)
+    # sorted uniform times per sample without sorting: normalised cumulative exponential gaps
+    e = int(ptr[-1])
+    gaps = rng.standard_exponential(e + n)
+    csum = np.cumsum(gaps)
+    ends = ptr[1:] + np.arange(1, n + 1)  # one extra gap per sample
+    starts = np.concatenate([[0.0], csum[ends[:-1] - 1]])
+    owner = np.repeat(np.arange(n, dtype=np.int64), lengths + 1)
+    u = (csum - starts[owner]) / (csum[ends - 1] - starts)[owner]
+    last = np.zeros(e + n, bool)
+    last[ends - 1] = True
+    times = (u[~last] * 1.4).astype(np.float16).astype(np.float64)
     times = np.minimum(times, np.nextafter(1.4, 0.0))  # float16 rounding may reach 1.4
     channels = rng.integers(0, 700, int(ptr[-1]), dtype=np.int64)
     labels = rng.integers(0, 20, n, dtype=np.int64)
@@ -77,13 +84,15 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
     ap.add_argument("--spikes", type=int, default=8000, help="mean spikes per sample")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--no-hdf5", action="store_true", help="skip the HDF5 write/read rows")
+    ap.add_argument("--device", default="cpu", help="where dense batches are built (cpu, cuda)")
+    ap.add_argument("--workdir", default=None,
+                    help="folder for the HDF5 file and cache (default: a temporary folder)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows: list[tuple[str, float, str]] = []
     times, chans, ptr, labels = timed(rows, "generate synthetic events",
                                       lambda: synth(args.n_samples, args.spikes))
     n, e = args.n_samples, int(ptr[-1])
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         tmpdir = Path(tmp)
         if not args.no_hdf5:
             h5 = tmpdir / "shd_train.h5"
@@ -102,21 +111,32 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
                    f"{e:,} events")
         b10 = timed(rows, "bin all samples, dt=10 ms, T=140", lambda: ds.binned(10e-3, 140))
 
-        def epoch(b: object, mode: str) -> int:
-            assert hasattr(b, "dense")
+        device = torch.device(args.device)
+
+        def sync() -> None:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        def epoch(b: BinnedEvents, mode: BinMode) -> int:
             total = 0
             for start in range(0, n, args.batch):
-                x = b.dense(np.arange(start, min(n, start + args.batch)), mode=mode)
+                x = b.dense(np.arange(start, min(n, start + args.batch)), mode=mode, device=device)
                 total += int(x.shape[1])
+            sync()
             return total
+
+        def few(b: BinnedEvents, k: int) -> list[torch.Tensor]:
+            out = [b.dense(np.arange(i * 64, min(n, (i + 1) * 64)), device=device)
+                   for i in range(k)]
+            sync()
+            return out
 
         timed(rows, f"dense epoch dt=10 ms, batch {args.batch}, count",
               lambda: epoch(b10, "count"), f"{(n + args.batch - 1) // args.batch} batches")
         timed(rows, f"dense epoch dt=10 ms, batch {args.batch}, binary",
               lambda: epoch(b10, "binary"))
         k = min(4, max(1, n // 64))
-        t_dense = timed(rows, "dense dt=1 ms, batch 64 x 4 (binary)",
-                        lambda: [b1.dense(np.arange(i * 64, min(n, (i + 1) * 64))) for i in range(k)])
+        t_dense = timed(rows, f"dense dt=1 ms, batch 64 x {k} (binary)", lambda: few(b1, k))
         rows[-1] = (rows[-1][0], rows[-1][1], f"{t_dense[0].numel() * 4 / 1e6:.0f} MB/batch")
         del t_dense
         cache = BinCache(tmpdir / "cache")
@@ -127,7 +147,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
         timed(rows, "BinCache hit in memory", lambda: ds.binned(1e-3, 1400, cache=fresh))
     print(f"EventBench data loading: {n} samples, {e:,} events ({e / n:.0f}/sample), 700 channels")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-          f"{platform.machine()}, torch threads {torch.get_num_threads()}")
+          f"{platform.machine()}, torch threads {torch.get_num_threads()}, dense on {args.device}")
     width = max(len(r[0]) for r in rows)
     print(f"{'step':<{width}}  {'seconds':>8}  note")
     for label, sec, note in rows:

@@ -20,7 +20,13 @@ from eventbench.core import (
     lif_step,
 )
 from eventbench.eventprop import EventProp
-from eventbench.readout import AvgVoltage, ExpWeightedVoltage, FirstSpikeTime, MaxVoltage, VoltageTrace
+from eventbench.readout import (
+    AvgVoltage,
+    ExpWeightedVoltage,
+    FirstSpikeTime,
+    MaxVoltage,
+    VoltageTrace,
+)
 
 
 def _closed_form_v(t: float, i0: float, tm: float, ts: float) -> float:

@@ -17,6 +17,7 @@ from eventbench.data import (
     collate_events,
     crop_events,
     crop_to_grid,
+    iter_batches,
     time_to_bin,
 )
 
@@ -200,3 +201,18 @@ def test_bin_cache_memory_and_disk(tmp_path) -> None:  # type: ignore[no-untyped
     # another grid gives another entry
     ds.binned(0.5e-3, 4, cache=fresh)
     assert len(list((tmp_path / "cache").glob("binned-*.npz"))) == 2
+
+
+def test_iter_batches_covers_every_sample_once() -> None:
+    samples = [sample([0.001 * (i % 3)], [i % 4], label=i % 3) for i in range(10)]
+    b = bin_samples(samples, 4, 1e-3, 3)
+    seen = []
+    for x, labels in iter_batches(b, 4, rng=np.random.default_rng(0), mode="count"):
+        assert x.shape[0] == 3 and x.shape[2] == 4 and labels is not None
+        assert x.sum().item() == x.shape[1]  # one event per sample
+        for j in range(x.shape[1]):
+            step, chan = (x[:, j] > 0).nonzero()[0].tolist()
+            seen.append((step, chan, int(labels[j])))
+    assert sorted(seen) == sorted((i % 3, i % 4, i % 3) for i in range(10))
+    assert [x.shape[1] for x, _ in iter_batches(b, 4)] == [4, 4, 2]
+    assert [x.shape[1] for x, _ in iter_batches(b, 4, drop_last=True)] == [4, 4]

@@ -17,6 +17,7 @@ from eventbench.data import (
     bin_events,
     blend,
     blend_dataset,
+    crop_events,
     delay_lines,
     dilate_time,
     from_tonic,
@@ -79,6 +80,10 @@ def test_crop_and_binning(shd_file: Path) -> None:
     ds = load_shd(shd_file, t_stop_s=1.0)
     assert ds.params["t_stop_s"] == 1.0
     assert [s.n_events for s in ds] == [3, 0, 2, 2]
+    for cropped, whole in zip(ds, full, strict=True):
+        ref = crop_events(whole, 1.0)
+        np.testing.assert_array_equal(cropped.times_s, ref.times_s)
+        np.testing.assert_array_equal(cropped.channels, ref.channels)
     x = bin_events(ds.samples, 700, 1e-3, 1000, mode="count")
     assert x.shape == (1000, 4, 700)
     # float16(0.0101) = 0.010101318..., float16(0.0104) = 0.01040649...: both in bin 10
@@ -257,3 +262,18 @@ def test_from_tonic() -> None:
     fake.items[0] = (fake.items[0][0], 20)
     with pytest.raises(DataFormatError, match="target"):
         from_tonic(fake, "bad")
+
+
+def test_from_tonic_camera_channels() -> None:
+    class FakeGesture:
+        sensor_size = (4, 3, 2)
+        classes = tuple(range(11))
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            dt = np.dtype([("x", np.int16), ("y", np.int16), ("p", bool), ("t", np.int64)])
+            return iter([(np.array([(3, 2, True, 10), (0, 1, False, 20)], dt), 10)])
+
+    ds = from_tonic(FakeGesture(), "dvsgesture/train")
+    assert ds.n_channels == 24 and ds.n_classes == 11
+    assert ds[0].channels.tolist() == [(3 * 3 + 2) * 2 + 1, (0 * 3 + 1) * 2 + 0]
+    np.testing.assert_allclose(ds[0].times_s, [10e-6, 20e-6])

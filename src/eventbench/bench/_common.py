@@ -25,7 +25,7 @@ def check_mode(mode: str) -> Mode:
     """Validate a mode string and return it typed."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def warn(message: str) -> None:

@@ -193,7 +193,10 @@ class LinearCounter(LayerCounter):
         return ops
 
 
-def _conv_padding(module: nn.Module) -> tuple[list[int] | None, Any]:
+ConvModule = nn.Conv1d | nn.Conv2d | nn.Conv3d
+
+
+def _conv_padding(module: ConvModule) -> tuple[list[int] | None, Any]:
     """(explicit F.pad list for non-zero padding modes, padding argument for F.convNd)."""
     padding_mode = module.padding_mode
     padding = module.padding
@@ -218,11 +221,11 @@ class ConvCounter(LayerCounter):
     output, computed once per input shape (and weight version) with autograd in float64.
     """
 
-    def __init__(self, module: nn.Module, name: str, mode: Mode, encoding: Encoding) -> None:
+    module: ConvModule
+
+    def __init__(self, module: ConvModule, name: str, mode: Mode, encoding: Encoding) -> None:
         super().__init__(module, name, mode, encoding)
-        self._nd = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[type(module)] if type(
-            module
-        ) in (nn.Conv1d, nn.Conv2d, nn.Conv3d) else len(module.kernel_size)
+        self._nd = len(module.kernel_size)
         self._accs: dict[tuple[int, ...], _FeatureAccumulator] = {}
         self._dense_cache: dict[tuple[int, ...], int] = {}
         self._pad, self._padding = _conv_padding(module)
@@ -231,7 +234,7 @@ class ConvCounter(LayerCounter):
         m = self.module
         if self._pad is not None:
             x = F.pad(x, self._pad, mode=m.padding_mode)
-        fn = (F.conv1d, F.conv2d, F.conv3d)[self._nd - 1]
+        fn: Any = (F.conv1d, F.conv2d, F.conv3d)[self._nd - 1]
         out: Tensor = fn(x, w, None, m.stride, self._padding, m.dilation, m.groups)
         return out
 
@@ -245,9 +248,8 @@ class ConvCounter(LayerCounter):
             xin = torch.ones(
                 (1, *sample_shape), dtype=torch.float64, device=w.device, requires_grad=True
             )
-            self._conv(xin, wb).sum().backward()
-            assert xin.grad is not None
-            return xin.grad[0].round().to(torch.int64)
+            (grad,) = torch.autograd.grad(self._conv(xin, wb).sum(), xin)
+            return grad[0].round().to(torch.int64)
 
     def observe(self, args: tuple[Any, ...], output: Any) -> None:
         x = args[0]
@@ -397,7 +399,8 @@ class CellCounter(LayerCounter):
             return ops
         if self._kind is nn.LSTMCell:
             gates = (s + bih + bhh) != 0
-            gi, gf, gg, go = gates.split(hsz, dim=1)
+            gi, gf = gates[:, :hsz], gates[:, hsz : 2 * hsz]
+            gg, go = gates[:, 2 * hsz : 3 * hsz], gates[:, 3 * hsz :]
             c1 = gf.to(f64) * cb + (gi & gg).to(f64)
             return ops + c1.sum() + (go & (c1 != 0)).sum()
         # GRUCell
@@ -479,7 +482,8 @@ class RecurrentCounter(LayerCounter):
             if isinstance(m, nn.RNN):
                 kwargs["nonlinearity"] = m.nonlinearity
             w = m.weight_ih_l0
-            mod = type(m)(in_size, m.hidden_size, device=w.device, dtype=w.dtype, **kwargs)
+            cls: Any = type(m)
+            mod = cls(in_size, m.hidden_size, device=w.device, dtype=w.dtype, **kwargs)
             mod.eval()
             self._single[layer] = mod
         return mod
@@ -576,7 +580,7 @@ def make_counter(module: nn.Module, name: str, mode: Mode, encoding: Encoding) -
     """The counter for a connection layer; raises :class:`UnsupportedLayerError` otherwise."""
     if isinstance(module, nn.Linear):
         return LinearCounter(module, name, mode, encoding)
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
         return ConvCounter(module, name, mode, encoding)
     if isinstance(module, nn.RNNCellBase):
         return CellCounter(module, name, mode, encoding)

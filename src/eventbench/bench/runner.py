@@ -86,7 +86,7 @@ class Task:
             return self.dataset_len
         ds = getattr(self.data, "dataset", None)
         try:
-            return len(ds) if ds is not None else None  # type: ignore[arg-type]
+            return len(ds) if ds is not None else None
         except TypeError:
             return None
 

@@ -8,6 +8,7 @@ instead of failing or losing rows.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -148,7 +149,7 @@ class ResultStore:
             n: int = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         return n
 
-    def metric_names(self) -> list[str]:
+    def metric_names(self) -> builtins.list[str]:
         """Every metric key present in the store."""
         with self._connect() as con:
             return [r[0] for r in con.execute("SELECT DISTINCT name FROM metrics ORDER BY name")]

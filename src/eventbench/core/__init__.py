@@ -3,12 +3,12 @@
 from eventbench.core.bptt import SurrogateBPTT
 from eventbench.core.lif import LIFState, integrate, lif_step
 from eventbench.core.network import (
+    SNN,
     GradientMethod,
     LayerSpec,
     NetworkSpec,
     NetworkTensors,
     Normal,
-    SNN,
     SNNOutput,
 )
 from eventbench.core.params import LIFParams, StepCoeffs, discretise

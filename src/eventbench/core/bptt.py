@@ -16,27 +16,27 @@ from torch import Tensor
 from eventbench.core.lif import LIFState, integrate, lif_step, zero_state
 from eventbench.core.network import NetworkTensors, SNNOutput
 from eventbench.core.records import SpikeRecord, record_from_dense
-from eventbench.readout.readouts import Readout
+from eventbench.readout.readouts import FirstSpikeTime, Readout
 
 __all__ = ["SurrogateBPTT", "fast_sigmoid_spike"]
 
 
 class _FastSigmoidSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, slope: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, slope: float) -> Tensor:
         ctx.save_for_backward(x)
         ctx.slope = slope
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
         return g / (1.0 + ctx.slope * x.abs()) ** 2, None
 
 
 def fast_sigmoid_spike(x: Tensor, slope: float) -> Tensor:
     """Heaviside of ``x = V - threshold`` with the fast-sigmoid surrogate derivative."""
-    out: Tensor = _FastSigmoidSpike.apply(x, slope)
+    out: Tensor = _FastSigmoidSpike.apply(x, slope)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -55,7 +55,7 @@ class SurrogateBPTT:
 
     def run(self, net: NetworkTensors, readout: Readout, x: Tensor) -> SNNOutput:
         """Simulate ``x [T, B, n_in]`` with autograd through every step."""
-        if readout.kind == "first_spike":
+        if isinstance(readout, FirstSpikeTime):
             raise ValueError(
                 "readout FirstSpikeTime is not supported with SurrogateBPTT: spike times have no "
                 "surrogate gradient here; use EventProp"

@@ -19,12 +19,12 @@ from eventbench.core.records import SpikeRecord
 from eventbench.readout.readouts import ExpWeightedVoltage, Readout
 
 __all__ = [
+    "SNN",
     "GradientMethod",
     "LayerSpec",
     "NetworkSpec",
     "NetworkTensors",
     "Normal",
-    "SNN",
     "SNNOutput",
 ]
 
@@ -165,7 +165,11 @@ class GradientMethod(Protocol):
 
 
 class LIFLayer(nn.Module):
-    """Weights of one hidden layer: ``w_ff [n_pre, n]``, optional ``w_rec [n, n]`` and masks."""
+    """Weights of one hidden layer: ``w_ff [n_pre, n]``, optional ``w_rec [n, n]`` and masks
+    (bool buffers, ``True`` = the connection exists)."""
+
+    mask_ff: Tensor
+    mask_rec: Tensor | None
 
     def __init__(
         self, n_pre: int, spec: LayerSpec, gen: torch.Generator, dtype: torch.dtype
@@ -179,11 +183,13 @@ class LIFLayer(nn.Module):
             self.w_rec = nn.Parameter(spec.init_rec.sample(spec.size, spec.size, gen, dtype))
             self.register_buffer("mask_rec", torch.ones(spec.size, spec.size, dtype=torch.bool))
         else:
-            self.mask_rec: Tensor | None = None
+            self.mask_rec = None
 
 
 class ReadoutLayer(nn.Module):
     """Weights of the readout population: ``w [n_last, n_out]``, optional ``bias [n_out]``."""
+
+    mask: Tensor
 
     def __init__(self, spec: NetworkSpec, gen: torch.Generator, dtype: torch.dtype) -> None:
         super().__init__()

@@ -38,6 +38,7 @@ from .events import (
     collate_events,
     crop_events,
     crop_to_grid,
+    iter_batches,
     time_to_bin,
 )
 from .mackey_glass import (
@@ -50,6 +51,15 @@ from .mackey_glass import (
     neurobench_offset,
 )
 from .mnist import IDX_DTYPES, MNIST_URL, load_mnist_arrays, load_mnist_idx, read_idx
+from .nhp import (
+    NHP_FILES,
+    NHP_URL,
+    NhpRecording,
+    bin_reaching,
+    load_nhp,
+    reaching_segments,
+    read_reaching_mat,
+)
 from .shd import (
     SHD,
     SSC,
@@ -72,6 +82,8 @@ __all__ = [
     "MG_POINTS",
     "MG_URL",
     "MNIST_URL",
+    "NHP_FILES",
+    "NHP_URL",
     "ORIGINS",
     "SHD",
     "SSC",
@@ -87,9 +99,11 @@ __all__ = [
     "EventSample",
     "HeidelbergRaw",
     "HeidelbergSpec",
+    "NhpRecording",
     "Origin",
     "Splits",
     "bin_events",
+    "bin_reaching",
     "bin_samples",
     "blend",
     "blend_dataset",
@@ -101,6 +115,7 @@ __all__ = [
     "digits_splits",
     "dilate_time",
     "from_tonic",
+    "iter_batches",
     "jitter_channels",
     "latency_encode",
     "latency_times",
@@ -109,6 +124,7 @@ __all__ = [
     "load_mackey_glass_series",
     "load_mnist_arrays",
     "load_mnist_idx",
+    "load_nhp",
     "load_shd",
     "load_ssc",
     "mackey_glass",
@@ -118,8 +134,10 @@ __all__ = [
     "pixel_latency_times",
     "pool_channels",
     "random_shift",
+    "reaching_segments",
     "read_heidelberg",
     "read_idx",
+    "read_reaching_mat",
     "resolve_data_dir",
     "shift_channels",
     "stratified_split",

@@ -77,7 +77,8 @@ class BinCache:
             self._memory[key] = out
             return out
         self.misses += 1
-        out = bin_samples(dataset.samples, dataset.n_channels, dt_s, n_steps)
+        out = bin_samples(dataset.samples, dataset.n_channels, dt_s, n_steps,
+                          flat=dataset.flat_events())
         self._memory[key] = out
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -83,10 +83,17 @@ class EventDataset:
     class_names: tuple[str, ...] | None = None
     groups: np.ndarray | None = None
     params: Mapping[str, object] = field(default_factory=dict)
+    flat: InitVar[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
         _check_origin(self.origin)
         where = self.source or f"<{self.name}>"
+        if flat is not None:
+            # A loader's concatenated arrays that the samples are views of (saves a copy).
+            t, c, ptr = flat
+            if ptr.shape != (len(self.samples) + 1,) or t.shape != c.shape or t.shape[0] != ptr[-1]:
+                raise ValueError("flat arrays do not match the samples")
+            self.__dict__["_flat"] = (t, c, ptr)
         for i, s in enumerate(self.samples):
             if s.n_channels != self.n_channels:
                 raise DataFormatError(
@@ -159,13 +166,22 @@ class EventDataset:
         )
 
     @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _concat(self.samples)
+
+    def flat_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All events concatenated: ``(times_s float64 [E], channels int64 [E], ptr int64
+        [len+1])``, sample ``i`` owning ``ptr[i]:ptr[i+1]``; computed once per object."""
+        return self._flat
+
+    @cached_property
     def _fingerprint(self) -> str:
         h = hashlib.sha256()
         _hash_header(h, "EventDataset", {
             "n_channels": self.n_channels, "n_classes": self.n_classes,
             "n_samples": len(self.samples),
         })
-        times, chans, ptr = _concat(self.samples)
+        times, chans, ptr = self._flat
         _hash_array(h, np.diff(ptr), "<i8")
         _hash_array(h, times, "<f8")
         _hash_array(h, chans, "<i8")
@@ -189,7 +205,7 @@ class EventDataset:
         looked up in / stored to ``cache`` when given."""
         if cache is not None:
             return cache.binned(self, dt_s, n_steps)
-        return bin_samples(self.samples, self.n_channels, dt_s, n_steps)
+        return bin_samples(self.samples, self.n_channels, dt_s, n_steps, flat=self._flat)
 
 
 @dataclass(frozen=True, eq=False)

@@ -115,8 +115,8 @@ def pixel_latency_encode(
     paper's MNIST setting ``T = 20 ms``, ``dt = 1 ms``, threshold 1. Events are in channel order.
 
     >>> s = pixel_latency_encode(np.array([[0, 255, 1, 2]], np.uint8))[0]
-    >>> s.channels.tolist(), [round(t * 1e3, 6) for t in s.times_s]
-    ([1, 3], [2.0, 17.937255])
+    >>> s.channels.tolist(), [round(float(t) * 1e3, 5) for t in s.times_s]
+    ([1, 3], [2.0, 17.87451])
     """
     p = np.asarray(pixels)
     if p.ndim < 2:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,6 +41,7 @@ __all__ = [
     "collate_events",
     "crop_events",
     "crop_to_grid",
+    "iter_batches",
     "time_to_bin",
 ]
 
@@ -138,6 +139,20 @@ class EventSample:
         """Number of events ``S``."""
         return int(self.times_s.shape[0])
 
+    @classmethod
+    def _unchecked(
+        cls, times_s: np.ndarray, channels: np.ndarray, n_channels: int, label: int | None = None
+    ) -> EventSample:
+        """Construct without validation, for loaders that validated the content in bulk
+        (float64 finite non-negative times, int64 channels in range, int label)."""
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "times_s", _readonly(times_s))
+        object.__setattr__(obj, "channels", _readonly(channels))
+        object.__setattr__(obj, "n_channels", n_channels)
+        object.__setattr__(obj, "label", label)
+        object.__setattr__(obj, "target", None)
+        return obj
+
     def replace_events(
         self, times_s: np.ndarray, channels: np.ndarray, n_channels: int | None = None
     ) -> EventSample:
@@ -155,7 +170,10 @@ def time_to_bin(times_s: np.ndarray, dt_s: float) -> np.ndarray:
     """Bin index of each time: ``floor(t / dt + 1e-9)`` as int64 (see the module docstring)."""
     if not dt_s > 0.0:
         raise ValueError(f"dt_s must be > 0, got {dt_s!r}")
-    return np.floor(np.asarray(times_s, dtype=np.float64) / dt_s + BIN_EPSILON).astype(np.int64)
+    x = np.asarray(times_s, dtype=np.float64) / dt_s  # a new array: the steps below are in place
+    x += BIN_EPSILON
+    np.floor(x, out=x)
+    return x.astype(np.int64)
 
 
 def crop_events(sample: EventSample, t_stop_s: float, t_start_s: float = 0.0) -> EventSample:
@@ -312,7 +330,11 @@ class BinnedEvents:
 
 
 def bin_samples(
-    samples: Sequence[EventSample], n_channels: int, dt_s: float, n_steps: int
+    samples: Sequence[EventSample],
+    n_channels: int,
+    dt_s: float,
+    n_steps: int,
+    flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> BinnedEvents:
     """Place the events of all samples on the grid ``t_n = n * dt_s`` (vectorised, no event loop).
 
@@ -320,6 +342,9 @@ def bin_samples(
         ValueError: if an event falls at or beyond ``n_steps * dt_s`` (bin ``>= n_steps``), if a
             sample declares more channels than ``n_channels``, or if arguments are invalid. Crop
             first with :func:`crop_to_grid` when dropping late events is intended.
+
+    ``flat`` may pass the samples' events already concatenated, ``(times, channels, ptr)`` as
+    returned by :meth:`EventDataset.flat_events`, to skip the concatenation.
     """
     if n_steps <= 0:
         raise ValueError(f"n_steps must be > 0, got {n_steps}")
@@ -330,7 +355,9 @@ def bin_samples(
             raise ValueError(
                 f"sample {i} has n_channels={s.n_channels} > n_channels={n_channels} of the batch"
             )
-    times, chans, ptr = _concat(samples)
+    times, chans, ptr = _concat(samples) if flat is None else flat
+    if ptr.shape[0] != len(samples) + 1:
+        raise ValueError(f"flat arrays describe {ptr.shape[0] - 1} samples, not {len(samples)}")
     bins = time_to_bin(times, dt_s)
     late = bins >= n_steps
     if late.any():
@@ -350,7 +377,7 @@ def bin_samples(
         n_channels=int(n_channels),
         ptr=ptr,
         step=bins.astype(np.int32),
-        channel=chans.astype(np.int32),
+        channel=chans.astype(np.int32),  # bins < n_steps and channels < n_channels fit int32
         labels=labels,
     )
 
@@ -470,3 +497,31 @@ def collate_events(
         dense=dense,
         n_channels=n_ch,
     )
+
+
+def iter_batches(
+    binned: BinnedEvents,
+    batch_size: int,
+    rng: np.random.Generator | None = None,
+    mode: BinMode = "binary",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield ``(x [T, b, N], labels int64 [b] or None)`` over all samples of ``binned``.
+
+    Order: sample order, or ``rng.permutation(len(binned))`` when ``rng`` is given (one epoch).
+    The last batch is smaller unless ``drop_last``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(binned)
+    order = np.arange(n, dtype=np.int64) if rng is None else rng.permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        x = binned.dense(idx, mode=mode, dtype=dtype, device=device)
+        labels = None
+        if binned.labels is not None:
+            labels = torch.from_numpy(binned.labels[idx]).to(x.device)
+        yield x, labels

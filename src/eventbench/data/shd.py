@@ -236,17 +236,18 @@ def load_heidelberg(
         if not t_stop_s > 0:
             raise ValueError(f"t_stop_s must be > 0, got {t_stop_s!r}")
         keep = times < t_stop_s
-        dropped = int((~keep).sum())
-        owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-        counts = np.bincount(owner[keep], minlength=n)
-        times, units = times[keep], units[keep]
-        ptr = np.zeros(n + 1, np.int64)
-        np.cumsum(counts, out=ptr[1:])
+        gone = np.flatnonzero(~keep)  # sorted positions of dropped events
+        dropped = int(gone.shape[0])
+        if dropped:
+            # a sample's new start = old start - number of dropped events before it
+            ptr = ptr - np.searchsorted(gone, ptr, side="left")
+            times, units = times[keep], units[keep]
         logger.info("%s: cropped to [0, %g) s, dropped %d of %d events",
                     path, t_stop_s, dropped, raw.times.shape[0])
+    # Content was checked in bulk by read_heidelberg; build the samples without re-checking.
     samples = [
-        EventSample(times[ptr[i]:ptr[i + 1]], units[ptr[i]:ptr[i + 1]], spec.n_channels,
-                    int(raw.labels[i]))
+        EventSample._unchecked(times[ptr[i]:ptr[i + 1]], units[ptr[i]:ptr[i + 1]],
+                               spec.n_channels, int(raw.labels[i]))
         for i in range(n)
     ]
     logger.info("read %s: %d samples, %d events", path, n, int(ptr[-1]))
@@ -260,6 +261,7 @@ def load_heidelberg(
         class_names=raw.keys,
         groups=raw.speakers,
         params={"t_stop_s": t_stop_s},
+        flat=(times, units, ptr),
     )
 
 

@@ -53,6 +53,22 @@ Readouts, finite differences and the exact-time adjoint are documented at their 
 :func:`finite_difference_gradient`, :func:`gradients_by_fd`, :func:`exact_adjoint_gradient`.
 Adjoint notation follows Wunderlich & Pehle (2021): ``dL/dV = -tau_m lambda_v``,
 ``dL/dI = -tau_s lambda_i``.
+
+Example (one hidden neuron, ``tau_m = 2 tau_s``: the first crossing solves a quadratic in
+``x = e^{-s/tau_m}``):
+
+>>> import numpy as np
+>>> layer = ExactLayer(w_ff=np.array([[5.0]]), tau_mem_s=20e-3, tau_syn_s=10e-3)
+>>> net = ExactNetwork(hidden=(layer,), out_w=np.array([[1.0]]))
+>>> trace = simulate(net, input_times_s=[1e-3], input_channels=[0], duration_s=30e-3)
+>>> t_spike = trace.hidden_spike_times(0)[0]
+>>> x = (1 + np.sqrt(1 - 4 / 5.0)) / 2
+>>> bool(abs(t_spike[0] - (1e-3 - 20e-3 * np.log(x))) < 1e-15)
+True
+>>> z = integral(trace, "exp")                       # [n_out]
+>>> g = exact_adjoint_gradient(net, trace, np.ones(1), "exp")
+>>> sorted(g)
+['hidden.0.w_ff', 'out_bias', 'out_w']
 """
 
 from __future__ import annotations
@@ -74,6 +90,7 @@ __all__ = [
     "LayerTrace",
     "MaxVoltage",
     "ReadoutKind",
+    "events_from_binned",
     "exact_adjoint_gradient",
     "finite_difference_gradient",
     "first_spike_times",
@@ -597,6 +614,23 @@ def _simulate_layer(
     )
 
 
+def events_from_binned(x: npt.ArrayLike, dt_s: float) -> tuple[F64, I64]:
+    """Input events of a binned input ``x [n_steps, n_inputs]`` (spike counts per bin): bin
+    ``n`` becomes ``x[n, c]`` spikes of channel ``c`` at time ``n * dt_s`` (the grid convention
+    of ``docs/design.md``: events of bin ``n`` act at ``t_n``). Returns ``(times_s, channels)``
+    sorted by time, for :func:`simulate`."""
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"x must be [n_steps, n_inputs], got shape {arr.shape}")
+    counts = np.rint(arr).astype(np.int64)
+    if np.any(counts < 0) or not np.allclose(arr, counts):
+        raise ValueError("x must hold non-negative integer spike counts")
+    steps, chans = np.nonzero(counts)
+    reps = counts[steps, chans]
+    times = np.repeat(steps.astype(np.float64) * dt_s, reps)
+    return times, np.repeat(chans.astype(np.int64), reps)
+
+
 def simulate(
     net: ExactNetwork,
     input_times_s: npt.ArrayLike,
@@ -866,14 +900,29 @@ def readout(trace: ExactTrace, kind: ReadoutKind) -> F64:
 
 
 def readout_signature(trace: ExactTrace, kind: ReadoutKind) -> Hashable:
-    """Hashable summary of the discrete structure: spike counts of every neuron of every layer,
-    plus for ``"max"`` the arg-max segment and position of each output. Two simulations with
-    the same signature lie on the same smooth piece of the loss."""
-    counts = tuple(tuple(int(x) for x in c) for c in trace.spike_counts())
+    """Hashable summary of the discrete structure of a simulation.
+
+    Per spiking layer: the spike count of every neuron, for a recurrent layer the whole
+    sequence of spiking neurons, and the interleaving of the deliveries into the layer with its
+    own spikes (a delivery, or a recurrent spike, that moves across a spike of its target
+    changes ``dV/dt`` at that crossing: a kink of the spike time, e.g. at the ties of identical
+    neurons); for ``"max"`` also the arg-max segment and position of each output. Within one
+    signature the loss is a smooth function of the weights.
+    """
+    parts: list[tuple[int, ...]] = []
+    recurrent = [layer.w_rec is not None for layer in trace.net.hidden] + [False]
+    for lt, rec in zip((*trace.hidden, trace.output), recurrent, strict=True):
+        if np.isnan(lt.threshold):  # leaky-integrator output: no spikes
+            continue
+        parts.append(tuple(int(x) for x in lt.spike_counts()))
+        if rec:
+            parts.append(tuple(int(x) for x in lt.spike_neuron))
+        parts.append(tuple(int(x) for x in np.searchsorted(lt.spike_t, lt.in_t, side="left")))
     if kind == "max":
         mv = max_voltage(trace)
-        return (counts, tuple(int(x) for x in mv.segment), tuple(int(x) for x in mv.where))
-    return counts
+        parts.append(tuple(int(x) for x in mv.segment))
+        parts.append(tuple(int(x) for x in mv.where))
+    return tuple(parts)
 
 
 # --------------------------------------------------------------------------------------------

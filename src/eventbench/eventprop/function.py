@@ -72,7 +72,7 @@ def _check_spike_budget(rec: SpikeRecord, cfg: EventPropConfig, name: str) -> No
 
 class _EventPropFn(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         cfg: EventPropConfig,
         net: NetworkTensors,
@@ -139,7 +139,7 @@ def eventprop_forward(
 ) -> tuple[Tensor, Tensor, ForwardRecord]:
     """Run EventProp: returns ``(readout, fired, record)``; ``readout`` is differentiable in the
     weights of ``net`` through the EventProp backward pass."""
-    readout, fired = _EventPropFn.apply(cfg, net, x, *_flatten(net))
+    readout, fired = _EventPropFn.apply(cfg, net, x, *_flatten(net))  # type: ignore[no-untyped-call]
     return readout, fired, cfg.record
 
 
@@ -301,7 +301,7 @@ def _backward(
     extra: Tensor,
     g_readout: Tensor,
 ) -> list[Tensor | None]:
-    t_steps, batch, n_in = x.shape
+    t_steps, batch, _ = x.shape
     n_layers = len(w_ff)
     sizes = [w.shape[1] for w in w_ff]
     n_out = w_out.shape[1]

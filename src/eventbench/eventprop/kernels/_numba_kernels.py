@@ -40,10 +40,60 @@ Arr = npt.NDArray[Any]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _jit_inline(fn: _F) -> _F:
+    """Like :func:`_jit`, inlined into its callers."""
+    return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True, inline="always")(fn))
+
+
 def _jit(fn: _F) -> _F:
     """``numba.njit`` with the project's settings: no fast-math (IEEE rounding as in torch),
     cached on disk, and the GIL released so that blocks of samples run in parallel threads."""
     return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True)(fn))
+
+
+@_jit_inline
+def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
+    """Indices ``c`` with ``xf[c] != 0`` into ``idx``; returns their number. ``xu`` is the same
+    row viewed as unsigned integers: blocks of 8 whose bits are all zero are skipped with one
+    vectorisable OR (inputs are sparse), the rest are checked one by one."""
+    n = xf.shape[0]
+    nb = n // 8
+    k = 0
+    for blk in range(nb):
+        seg = xu[blk * 8 : blk * 8 + 8]
+        if (seg[0] | seg[1] | seg[2] | seg[3] | seg[4] | seg[5] | seg[6] | seg[7]) != 0:
+            for q in range(8):
+                if xf[blk * 8 + q] != 0:
+                    idx[k] = blk * 8 + q
+                    k += 1
+    for c in range(nb * 8, n):
+        if xf[c] != 0:
+            idx[k] = c
+            k += 1
+    return k
+
+
+@_jit_inline
+def _dot(a: Arr, b: Arr, zero: Any) -> Any:
+    """``sum(a * b)`` with eight interleaved partial sums (a fixed order that the compiler can
+    vectorise without fast-math); ``zero`` fixes the accumulator dtype."""
+    n = a.shape[0]
+    nb = n // 8
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    for k in range(nb):
+        i = k * 8
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        s4 += a[i + 4] * b[i + 4]
+        s5 += a[i + 5] * b[i + 5]
+        s6 += a[i + 6] * b[i + 6]
+        s7 += a[i + 7] * b[i + 7]
+    t = zero
+    for i in range(nb * 8, n):
+        t += a[i] * b[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + t
 
 
 KIND_WEIGHTED = 0
@@ -55,6 +105,7 @@ KIND_FIRST = 3
 @_jit
 def forward_kernel(
     x: Arr,
+    xu: Arr,
     wff: Arr,
     ff_off: Arr,
     sizes: Arr,
@@ -118,6 +169,7 @@ def forward_kernel(
     vo = np.empty(n_out, dt)
     io = np.empty(n_out, dt)
     oinp = np.empty(n_out, dt)
+    chan = np.empty(n_in, np.int64)
     for b in range(b0, b1):
         v[:] = 0
         cur_i[:] = 0
@@ -132,49 +184,59 @@ def forward_kernel(
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
-                inp[:nl] = 0
+                inp_l = inp[:nl]
+                for m in range(nl):
+                    inp_l[m] = 0
                 if layer == 0:
                     off0 = ff_off[0]
-                    for ch in range(n_in):
-                        xv = x[n, b, ch]
-                        if xv != 0:
-                            n_events += xv
-                            off = off0 + ch * nl
-                            for m in range(nl):
-                                inp[m] += xv * wff[off + m]
+                    xrow = x[n, b]
+                    n_act = _active_channels(xu[n, b], xrow, chan)
+                    for q in range(n_act):
+                        ch = chan[q]
+                        xv = xrow[ch]
+                        n_events += xv
+                        row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
+                        for m in range(nl):
+                            inp_l[m] += xv * row[m]
                 else:
                     pbase = noff[layer - 1]
+                    offl = ff_off[layer]
                     for q in range(nprv[layer - 1]):
-                        off = ff_off[layer] + prv[pbase + q] * nl
+                        j = prv[pbase + q]
+                        row = wff[offl + j * nl : offl + (j + 1) * nl]
                         for m in range(nl):
-                            inp[m] += wff[off + m]
-                if rec_off[layer] >= 0:
+                            inp_l[m] += row[m]
+                offr = rec_off[layer]
+                if offr >= 0:
                     for q in range(nprv[layer]):
-                        off = rec_off[layer] + prv[base + q] * nl
+                        j = prv[base + q]
+                        row = wrec[offr + j * nl : offr + (j + 1) * nl]
                         for m in range(nl):
-                            inp[m] += wrec[off + m]
+                            inp_l[m] += row[m]
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 rho = hc[layer, 2]
                 theta = hc[layer, 4]
                 v_reset = hc[layer, 6]
+                v_l = v[base : base + nl]
+                i_l = cur_i[base : base + nl]
+                # integrate (vectorised), then threshold and reset
+                for m in range(nl):
+                    ii = i_l[m] + inp_l[m]
+                    v_l[m] = alpha * v_l[m] + rho * ii
+                    i_l[m] = beta * ii
                 k = 0
                 for m in range(nl):
-                    ii = cur_i[base + m] + inp[m]
-                    vv = alpha * v[base + m] + rho * ii
-                    ii = beta * ii
-                    cur_i[base + m] = ii
-                    if vv >= theta:
+                    if v_l[m] >= theta:
                         cur[base + k] = m
                         k += 1
                         c = spk_cnt[layer, b]
                         if c < cap:
                             spk_step[layer, b, c] = n + 1
                             spk_neu[layer, b, c] = m
-                            spk_den[layer, b, c] = ii - vv
+                            spk_den[layer, b, c] = i_l[m] - v_l[m]
                         spk_cnt[layer, b] = c + 1
-                        vv = v_reset
-                    v[base + m] = vv
+                        v_l[m] = v_reset
                 ncur[layer] = k
             # readout population: the last layer's spikes stamped n
             oinp[:] = 0
@@ -221,6 +283,7 @@ def forward_kernel(
 @_jit
 def backward_kernel(
     x: Arr,
+    xu: Arr,
     wff: Arr,
     ff_off: Arr,
     sizes: Arr,
@@ -295,6 +358,7 @@ def backward_kernel(
     hi = np.empty(n_layers, np.int64)
     lo_s = np.empty(n_layers, np.int64)
     lo_n = np.empty(n_layers, np.int64)
+    chan = np.empty(n_in, np.int64)
     gff = g_ff
     grec = g_rec
     gout = g_out
@@ -340,21 +404,15 @@ def backward_kernel(
                             diff_rec[m] = lv[base + m] - li[base + m]
                     for q in range(lo_s[layer], hi[layer]):
                         j = spk_neu[layer, b, q]
-                        f = zero
                         if layer < last:
                             nn = sizes[layer + 1]
                             off = ff_off[layer + 1] + j * nn
-                            for m in range(nn):
-                                f += wff[off + m] * diff[m]
+                            f = _dot(wff[off : off + nn], diff[:nn], zero)
                         else:
-                            for k2 in range(n_out):
-                                f += wout[j, k2] * diff_o[k2]
+                            f = _dot(wout[j], diff_o, zero)
                         if has_rec:
                             off = rec_off[layer] + j * nl
-                            acc = zero
-                            for m in range(nl):
-                                acc += wrec[off + m] * diff_rec[m]
-                            f = f + acc
+                            f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
                         fb[base + q - lo_s[layer]] = f
             # 2. readout term at t_s
             if kind == KIND_WEIGHTED:
@@ -408,43 +466,54 @@ def backward_kernel(
             # 4. exact reverse dynamics over [t_n, t_{n+1}]
             for layer in range(n_layers):
                 base = noff[layer]
+                nl = sizes[layer]
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 kappa = hc[layer, 3]
-                for m in range(sizes[layer]):
-                    lvm = lv[base + m]
-                    li[base + m] = beta * li[base + m] + kappa * lvm
-                    lv[base + m] = alpha * lvm
+                lv_l = lv[base : base + nl]
+                li_l = li[base : base + nl]
+                for m in range(nl):
+                    lvm = lv_l[m]
+                    li_l[m] = beta * li_l[m] + kappa * lvm
+                    lv_l[m] = alpha * lvm
             for k2 in range(n_out):
                 lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
                 lvo[k2] = oc[0] * lvo[k2]
             # 5. events delivered at t_n meet lambda_I(t_n)
             n0 = sizes[0]
             off0 = ff_off[0]
-            for ch in range(n_in):
-                xv = x[n, b, ch]
-                if xv != 0:
-                    off = off0 + ch * n0
-                    for m in range(n0):
-                        gff[off + m] += xv * li[m]
+            li0 = li[:n0]
+            xrow = x[n, b]
+            n_act = _active_channels(xu[n, b], xrow, chan)
+            for q in range(n_act):
+                ch = chan[q]
+                xv = xrow[ch]
+                grow = gff[off0 + ch * n0 : off0 + (ch + 1) * n0]
+                for m in range(n0):
+                    grow[m] += xv * li0[m]
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
+                li_l = li[base : base + nl]
                 if layer > 0:
                     pb = layer - 1
+                    offl = ff_off[layer]
                     for q in range(lo_n[pb], lo_s[pb]):
-                        off = ff_off[layer] + spk_neu[pb, b, q] * nl
+                        j = spk_neu[pb, b, q]
+                        grow = gff[offl + j * nl : offl + (j + 1) * nl]
                         for m in range(nl):
-                            gff[off + m] += li[base + m]
-                if rec_off[layer] >= 0:
+                            grow[m] += li_l[m]
+                offr = rec_off[layer]
+                if offr >= 0:
                     for q in range(lo_n[layer], lo_s[layer]):
-                        off = rec_off[layer] + spk_neu[layer, b, q] * nl
+                        j = spk_neu[layer, b, q]
+                        grow = grec[offr + j * nl : offr + (j + 1) * nl]
                         for m in range(nl):
-                            grec[off + m] += li[base + m]
+                            grow[m] += li_l[m]
             for q in range(lo_n[last], lo_s[last]):
-                j = spk_neu[last, b, q]
+                grow = gout[spk_neu[last, b, q]]
                 for k2 in range(n_out):
-                    gout[j, k2] += lio[k2]
+                    grow[k2] += lio[k2]
 
 
 @_jit

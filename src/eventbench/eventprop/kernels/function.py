@@ -79,6 +79,11 @@ def _arr(t: Tensor) -> Arr:
     return np.asarray(t.detach().contiguous().numpy())
 
 
+def _bits(xa: Arr) -> Arr:
+    """The input viewed as unsigned integers of the same width (for the kernels' sparse scan)."""
+    return xa.view(np.uint32 if xa.dtype == np.float32 else np.uint64)
+
+
 def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
     # (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha, tau_mem):
     # python floats (double) rounded once to the working dtype, as torch does with scalars
@@ -253,10 +258,11 @@ def _forward_pass(
     trace = np.empty((t_steps if kind == K.KIND_TRACE else 0, batch, n_out), npd)
     first = np.full((batch, n_out), t_steps + 1, np.int64)
     events = np.zeros(batch, np.float64)
+    xu = _bits(xa)
 
     def fwd(_k: int, b0: int, b1: int) -> None:
         K.forward_kernel(
-            xa, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.bias,
+            xa, xu, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.bias,
             p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             acc, vmax, argmax, trace, first, events,
@@ -370,7 +376,7 @@ def _run_backward(
 
     def bwd(k: int, b0: int, b1: int) -> None:
         K.backward_kernel(
-            xa, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
+            xa, _bits(xa), p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
             p.oc, kind, coeff_tau, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             g_ff[k], g_rec[k], g_out[k], g_bias[k],

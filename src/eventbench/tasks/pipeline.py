@@ -1,0 +1,531 @@
+"""From a task and a recipe to a trained model, a benchmark result and a report.
+
+The CLI is a thin layer over these functions:
+
+* :func:`resolve_recipe` — task defaults, then a TOML file, then ``--set`` assignments;
+* :func:`build` — the network (SNN with EventProp or surrogate BPTT, or the conventional
+  baseline) and its loss, as a :class:`~eventbench.train.learners.Learner`;
+* :func:`train` — :func:`eventbench.train.fit` with checkpoints in a run folder;
+* :func:`benchmark` — the benchmark harness on the test split, with training time per epoch and
+  peak memory added to the result, stored in the results store;
+* :func:`write_run_report` — ``report.md``, training curves and accuracy vs synaptic operations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, Normal, RateRegulariser
+from eventbench.core import SurrogateBPTT
+from eventbench.readout import (
+    AvgVoltage,
+    CrossEntropy,
+    ExpWeightedVoltage,
+    FirstSpikeCrossEntropy,
+    FirstSpikeTime,
+    LinearWeightedVoltage,
+    Loss,
+    MaxVoltage,
+    PerStepCrossEntropy,
+    Readout,
+    RelativeSpikeTimeMSE,
+    SigmoidWeightedVoltage,
+    SumVoltage,
+    VoltageMSE,
+    VoltageTrace,
+)
+from eventbench.readout.losses import predict
+from eventbench.tasks.base import TaskData, TaskSpec
+from eventbench.tasks.config import (
+    ConfigError,
+    Recipe,
+    apply_overrides,
+    flatten,
+    load_toml,
+    parse_assignment,
+    to_toml,
+)
+from eventbench.train.baselines import BaselineSpec, build_baseline
+from eventbench.train.callbacks import Callback
+from eventbench.train.checkpoint import CheckpointMismatchError, describe, load_checkpoint
+from eventbench.train.data import Split
+from eventbench.train.learners import ANNLearner, Learner, SNNLearner
+from eventbench.train.loop import BEST, History, TrainConfig, evaluate, fit
+from eventbench.train.schedules import LRSchedule
+
+from eventbench.bench.result import RunResult
+
+__all__ = [
+    "Built",
+    "benchmark",
+    "build",
+    "load_trained",
+    "model_name",
+    "network_spec",
+    "resolve_recipe",
+    "score_name",
+    "stored_recipe",
+    "train",
+    "train_config",
+    "write_run_report",
+]
+
+log = logging.getLogger(__name__)
+
+_READOUTS: dict[str, Readout] = {
+    "max": MaxVoltage(),
+    "avg": AvgVoltage(),
+    "sum": SumVoltage(),
+    "exp": ExpWeightedVoltage(),
+    "linear": LinearWeightedVoltage(),
+    "sigmoid": SigmoidWeightedVoltage(),
+    "trace": VoltageTrace(),
+    "first-spike": FirstSpikeTime(),
+}
+
+
+def resolve_recipe(
+    task: TaskSpec,
+    config_file: str | Path | None = None,
+    assignments: Sequence[str] = (),
+    stored: dict[str, Any] | None = None,
+    **flags: Any,
+) -> Recipe:
+    """The task's default recipe with, in order, ``stored`` values (from a checkpoint), a TOML
+    file, ``--set section.name=value`` assignments and explicit flags (``method``, ``loss``,
+    ``epochs``, ``seed``; ``None`` values are ignored)."""
+    recipe = task.recipe
+    if stored:
+        recipe = apply_overrides(recipe, stored, source="checkpoint recipe")
+    if config_file is not None:
+        recipe = apply_overrides(recipe, load_toml(config_file), source=str(config_file))
+    if assignments:
+        pairs = dict(parse_assignment(a) for a in assignments)
+        recipe = apply_overrides(recipe, pairs, source="--set", from_text=True)
+    mapping = {"method": "train.method", "loss": "train.loss", "epochs": "train.epochs",
+               "seed": "train.seed"}
+    explicit = {mapping[k]: v for k, v in flags.items() if v is not None and k in mapping}
+    unknown = [k for k in flags if k not in mapping]
+    if unknown:
+        raise ConfigError(f"unknown recipe flag(s): {', '.join(unknown)}")
+    if explicit:
+        recipe = apply_overrides(recipe, explicit, source="command line")
+    if recipe.train.method == "ann" and "epochs" in flags and flags["epochs"] is not None:
+        recipe = dataclasses.replace(
+            recipe, baseline=dataclasses.replace(recipe.baseline, epochs=flags["epochs"])
+        )
+    return recipe
+
+
+def _readout_for(recipe: Recipe) -> Readout:
+    loss = recipe.train.loss
+    if loss in ("first-spike", "relative-mse"):
+        return FirstSpikeTime()
+    if loss in ("per-step-ce", "mse"):
+        return VoltageTrace()
+    return _READOUTS[recipe.network.readout]
+
+
+def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
+    t = recipe.train
+    if t.loss == "ce":
+        return CrossEntropy(weight=t.ce_weight)
+    if t.loss == "per-step-ce":
+        return PerStepCrossEntropy(weight=t.ce_weight)
+    if t.loss == "mse":
+        return VoltageMSE(weight=t.ce_weight)
+    if t.loss == "first-spike":
+        return FirstSpikeCrossEntropy(
+            duration_s=duration_s, tau0=t.fs_tau0, alpha=t.fs_alpha,
+            regulariser=t.fs_regulariser, tau1=t.fs_tau1,
+        )
+    return RelativeSpikeTimeMSE(delta=t.rmse_delta_ms)
+
+
+def network_spec(recipe: Recipe, data: TaskData) -> NetworkSpec:
+    """The :class:`~eventbench.core.NetworkSpec` of the recipe for the loaded data."""
+    n = recipe.network
+    neuron = LIFParams(
+        tau_mem_s=n.tau_mem_ms * 1e-3, tau_syn_s=n.tau_syn_ms * 1e-3, threshold=n.threshold
+    )
+    out_kind = "lif" if _readout_for(recipe).needs_spiking_output else "li"
+    hidden = tuple(
+        LayerSpec(
+            size,
+            recurrent=n.recurrent,
+            neuron=neuron,
+            init_ff=Normal(n.init_ff_mean, n.init_ff_std),
+            init_rec=Normal(n.init_rec_mean, n.init_rec_std),
+        )
+        for size in n.hidden
+    )
+    return NetworkSpec(
+        n_inputs=data.n_inputs,
+        hidden=hidden,
+        n_outputs=data.n_outputs,
+        dt_s=data.dt_s,
+        n_steps=data.n_steps,
+        output=LIFParams(
+            tau_mem_s=n.out_tau_mem_ms * 1e-3,
+            tau_syn_s=n.out_tau_syn_ms * 1e-3,
+            threshold=n.out_threshold,
+        ),
+        output_kind=out_kind,  # type: ignore[arg-type]
+        output_bias=n.output_bias and out_kind == "li",
+        init_out=Normal(n.init_out_mean, n.init_out_std),
+    )
+
+
+@dataclass(eq=False)
+class Built:
+    """A model ready to train or benchmark.
+
+    Attributes:
+        learner: the model and its loss.
+        description: what checkpoints record and compare (architecture, not the method).
+        kind: ``"snn"`` or ``"ann"``.
+    """
+
+    learner: Learner
+    description: dict[str, Any]
+    kind: str
+
+    @property
+    def module(self) -> nn.Module:
+        """The network."""
+        return self.learner.module
+
+
+def build(recipe: Recipe, data: TaskData) -> Built:
+    """Build the recipe's model for ``data`` (weights seeded by ``train.seed``)."""
+    t = recipe.train
+    if t.method == "ann":
+        b = recipe.baseline
+        spec = BaselineSpec(
+            kind=b.kind,
+            n_inputs=data.n_inputs,
+            n_steps=data.n_steps,
+            hidden=b.hidden,
+            n_outputs=data.n_outputs,
+            per_step=data.objective == "regression",
+        )
+        net = build_baseline(spec, t.seed)
+        return Built(ANNLearner(net, data.objective), {"kind": "ann", "spec": describe(spec)}, "ann")
+    spec_snn = network_spec(recipe, data)
+    readout = _readout_for(recipe)
+    if t.method == "eventprop":
+        from eventbench.eventprop import EventProp
+
+        reg = (
+            RateRegulariser(t.reg_nu, t.reg_lambda_upper, t.reg_lambda_lower)
+            if t.reg_nu is not None
+            else None
+        )
+        method: Any = EventProp(guard_eps=t.guard_eps, regulariser=reg)
+    else:
+        if t.reg_nu is not None:
+            log.info("the rate regulariser is an EventProp pseudo-gradient; not used with BPTT")
+        method = SurrogateBPTT(slope=t.bptt_slope)
+        if readout.kind == "first_spike":
+            raise ConfigError(
+                f"loss {t.loss!r} needs first-spike times, which surrogate BPTT cannot "
+                "differentiate; use --method eventprop"
+            )
+    net_snn = SNN(spec_snn, readout, method, seed=t.seed)
+    learner = SNNLearner(
+        net_snn, _loss_for(recipe, spec_snn.duration_s), data.objective, t.lift_silent
+    )
+    desc = {"kind": "snn", "spec": describe(spec_snn), "readout": type(readout).__name__}
+    return Built(learner, desc, "snn")
+
+
+def train_config(recipe: Recipe) -> TrainConfig:
+    """The loop settings of the recipe (the baseline's own epochs, lr and batch size for
+    ``method = ann``)."""
+    t = recipe.train
+    ann = t.method == "ann"
+    b = recipe.baseline
+    return TrainConfig(
+        epochs=b.epochs if ann else t.epochs,
+        batch_size=b.batch_size if ann else t.batch_size,
+        eval_batch_size=t.eval_batch_size,
+        seed=t.seed,
+        schedule=LRSchedule(
+            lr=b.lr if ann else t.lr,
+            ease_in=t.ease_in,
+            start_factor=t.ease_in_start,
+            growth=t.ease_in_growth,
+            plateau_halving=t.plateau_halving,
+            min_epochs=t.plateau_min_epochs,
+            decay=t.lr_decay,
+        ),
+        betas=(t.beta1, t.beta2),
+        input_drop=t.input_drop,
+    )
+
+
+def model_name(recipe: Recipe) -> str:
+    """Name of the model in results: ``snn-eventprop``, ``snn-bptt``, ``mlp`` or ``gru``."""
+    if recipe.train.method == "ann":
+        return recipe.baseline.kind
+    return f"snn-{recipe.train.method}"
+
+
+def _checkpoint_extra(task: TaskSpec, recipe: Recipe) -> dict[str, Any]:
+    return {"task": task.name, "recipe": _plain(flatten(recipe))}
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def train(
+    task: TaskSpec,
+    recipe: Recipe,
+    data: TaskData,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> tuple[Built, History]:
+    """Train the recipe's model, writing ``recipe.toml``, ``last.pt``, ``best.pt`` and
+    ``history.json`` in ``run_dir``; the returned model holds the *best* weights."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.toml").write_text(
+        f"# eventbench recipe for task {task.name!r}\n" + to_toml(recipe), encoding="utf-8"
+    )
+    built = build(recipe, data)
+    history = fit(
+        built.learner,
+        data.train,
+        data.val,
+        train_config(recipe),
+        model_description=built.description,
+        run_dir=run_dir,
+        resume=resume,
+        callbacks=callbacks,
+        checkpoint_extra=_checkpoint_extra(task, recipe),
+    )
+    (run_dir / "history.json").write_text(json.dumps(history.to_dict(), indent=1), encoding="utf-8")
+    if (run_dir / BEST).is_file():
+        ck = load_checkpoint(run_dir / BEST, expected_model=built.description)
+        built.module.load_state_dict(ck["model_state"])
+    return built, history
+
+
+def stored_recipe(path: str | Path) -> tuple[str | None, dict[str, Any]]:
+    """``(task name, recipe values)`` saved in a checkpoint."""
+    ck = load_checkpoint(path)
+    return ck.get("task"), dict(ck.get("recipe") or {})
+
+
+def load_trained(recipe: Recipe, data: TaskData, path: str | Path) -> Built:
+    """Build the recipe's model and load weights from the checkpoint ``path``; a checkpoint of
+    another network raises :class:`~eventbench.train.checkpoint.CheckpointMismatchError`."""
+    built = build(recipe, data)
+    ck = load_checkpoint(path, expected_model=built.description)
+    try:
+        built.module.load_state_dict(ck["model_state"])
+    except RuntimeError as exc:  # same description, different tensors: a corrupted file
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r} does not fit: {first}") from exc
+    return built
+
+
+def _batches(split: Split, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    n = len(split)
+    for start in range(0, n, batch_size):
+        yield split.batch(torch.arange(start, min(n, start + batch_size)))
+
+
+class _SplitLoader:
+    """Re-iterable (x, y) batches of a split, for the benchmark harness."""
+
+    def __init__(self, split: Split, batch_size: int) -> None:
+        self.split = split
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return _batches(self.split, self.batch_size)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.split) / self.batch_size)
+
+
+def benchmark(
+    task: TaskSpec,
+    recipe: Recipe,
+    data: TaskData,
+    built: Built,
+    *,
+    store: str | Path | None,
+    history: History | None = None,
+    tags: dict[str, str] | None = None,
+    mode: str = "exact",
+) -> RunResult:
+    """Run the benchmark harness on the test split and store the result.
+
+    Adds ``training`` metrics (epochs, mean seconds per epoch, peak memory in MiB, best
+    validation score and epoch) when a ``history`` is given, and ``test_score`` from the
+    training code's own evaluation as a cross-check of the harness' number.
+    """
+    from eventbench.bench import NativeSNNModel, ResultStore, Task, TorchModel
+    from eventbench.bench import run as bench_run
+
+    split = data.test
+    if built.kind == "snn":
+        assert isinstance(built.module, SNN)
+        net = built.module
+        adapter: Any = NativeSNNModel(net, name=model_name(recipe))
+        readout = net.readout
+
+        def post(p: Tensor) -> Tensor:
+            return predict(readout, p)
+    else:
+        event_layers = ("net.0",) if recipe.baseline.kind == "mlp" else ()
+        adapter = TorchModel(built.module, name=model_name(recipe), event_layers=event_layers)
+
+        def post(p: Tensor) -> Tensor:
+            return p.argmax(dim=-1)
+
+    posts = (post,) if data.objective == "classification" else ()
+    bench_task = Task(
+        name=task.name,
+        data=_SplitLoader(split, recipe.train.eval_batch_size),
+        metrics=task.metrics,
+        postprocessors=posts,
+        batch_dim=1,
+        dataset_len=len(split),
+        execution_rate_hz=task.execution_rate_hz,
+        data_fingerprint=split.fingerprint(),
+    )
+    all_tags = {
+        "method": recipe.train.method,
+        "loss": recipe.train.loss if built.kind == "snn" else "ce" if data.objective == "classification" else "mse",
+        "seed": str(recipe.train.seed),
+        "data_origin": data.origin,
+        **(tags or {}),
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = bench_run(bench_task, adapter, mode=mode, seed=recipe.train.seed, store=None, tags=all_tags)  # type: ignore[arg-type]
+    for w in caught:
+        log.info("benchmark note: %s", w.message)
+    extra: dict[str, Any] = {}
+    if history is not None and history.epochs:
+        extra["training"] = {
+            "epochs": len(history.epochs),
+            "time_per_epoch_s": history.mean_epoch_time_s(),
+            "peak_memory_mb": max(e.peak_memory_mb for e in history.epochs),
+            "best_val_score": history.best_score,
+            "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+        }
+    ev = evaluate(built.learner, split, recipe.train.eval_batch_size)
+    extra["test_score"] = ev.score
+    result = dataclasses.replace(result, metrics={**result.metrics, **extra})
+    if store is not None:
+        ResultStore(store).add(result)
+    return result
+
+
+def _plot_curves(history: History, path: Path, score_name: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ep = [e.epoch + 1 for e in history.epochs]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a1.plot(ep, [e.train_loss for e in history.epochs], label="train")
+    if any(e.val_loss is not None for e in history.epochs):
+        a1.plot(ep, [math.nan if e.val_loss is None else e.val_loss for e in history.epochs], label="validation")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss")
+    a1.legend()
+    a1.grid(alpha=0.3)
+    a2.plot(ep, [e.train_score for e in history.epochs], label="train")
+    if any(e.val_score is not None for e in history.epochs):
+        a2.plot(ep, [math.nan if e.val_score is None else e.val_score for e in history.epochs], label="validation")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel(score_name)
+    a2.legend()
+    a2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def score_name(task: TaskSpec) -> str:
+    """``accuracy`` for classification, ``R^2`` for regression (the training score)."""
+    return "accuracy" if task.objective == "classification" else "R^2"
+
+
+def write_run_report(
+    run_dir: Path,
+    task: TaskSpec,
+    result: RunResult,
+    history: History | None,
+    store: str | Path | None,
+) -> Path:
+    """Write ``report.md`` (table), ``curves.png`` (training curves) and ``tradeoff.png``
+    (the task's main metric vs synaptic operations, over every result of the task in the store);
+    plots are skipped with a note when matplotlib is missing."""
+    from eventbench.bench import ResultStore, plot_tradeoff, to_csv, to_markdown
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"# EventBench run: {task.name} / {result.model}", ""]
+    lines.append(f"- run id: `{result.run_id}`")
+    lines.append(f"- created: {result.provenance.created_utc}, device {result.provenance.device}")
+    lines.append(f"- commit: {result.provenance.git_commit}")
+    lines.append(f"- tags: {', '.join(f'{k}={v}' for k, v in sorted(result.tags.items()))}")
+    train_m = result.metrics.get("training")
+    if isinstance(train_m, dict):
+        lines.append(
+            f"- training: {train_m['epochs']} epochs, {train_m['time_per_epoch_s']:.2f} s/epoch, "
+            f"peak memory {train_m['peak_memory_mb']:.0f} MiB, best validation "
+            f"{score_name(task)} {train_m['best_val_score']:.4f} (epoch {train_m['best_epoch']})"
+        )
+    lines += ["", "## Test-set benchmark", "", to_markdown([result])]
+    to_csv([result], run_dir / "result.csv")
+    others: list[RunResult] = [result]
+    if store is not None:
+        others = ResultStore(store).list(task=task.name) or [result]
+    plots: list[str] = []
+    try:
+        import matplotlib  # noqa: F401
+
+        have_mpl = True
+    except ImportError:
+        have_mpl = False
+    if have_mpl:
+        if history is not None and history.epochs:
+            _plot_curves(history, run_dir / "curves.png", score_name(task))
+            plots.append("![training curves](curves.png)")
+        y = task.metrics[0]
+        try:
+            plot_tradeoff(others, run_dir / "tradeoff.png", y=y,
+                          title=f"{task.name}: {y} vs synaptic operations per sample")
+            plots.append(f"![{y} vs synaptic operations](tradeoff.png)")
+        except ValueError as exc:
+            log.info("no trade-off plot: %s", exc)
+    else:
+        plots.append("(plots need matplotlib: pip install 'eventbench[plot]')")
+    lines += ["## Plots", "", *plots, ""]
+    if len(others) > 1:
+        lines += [f"## All results of {task.name} in the store", "", to_markdown(others)]
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+

@@ -1,0 +1,50 @@
+"""Spiking Heidelberg Digits (your ``shd_train.h5`` / ``shd_test.h5``): 700 inputs, 20 classes.
+
+Validation: a seeded random 512 of the training samples (7644 + 512, as in the reference code).
+Recipe: see :mod:`eventbench.tasks.heidelberg`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventbench.data import Splits, load_shd, validation_split
+from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
+from eventbench.tasks.config import Recipe
+from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
+
+__all__ = ["TASK"]
+
+URL = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
+_DIRS = ("", "SHD/", "shd/")
+
+
+def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
+    cfg = recipe.data
+    assert isinstance(cfg, HeidelbergData)
+    t_stop = cfg.duration_ms * 1e-3
+    full = load_shd(data_dir, "train", t_stop_s=t_stop)
+    train, val = validation_split(full, "random", n_val=cfg.n_val, seed=cfg.split_seed)
+    test = load_shd(data_dir, "test", t_stop_s=t_stop)
+    return event_task_data(Splits(train=train, val=val, test=test), cfg, crop=True)
+
+
+def _available(data_dir: Path | None) -> Availability:
+    names = [f"{d}shd_{s}.h5" for s in ("train", "test") for d in _DIRS]
+    train = find_first(data_dir, [n for n in names if "train" in n])
+    test = find_first(data_dir, [n for n in names if "test" in n])
+    if train is None or test is None:
+        return Availability(False, f"needs shd_train.h5 and shd_test.h5; get them from {URL}")
+    return Availability(True, f"found {train.parent}")
+
+
+TASK = TaskSpec(
+    name="shd",
+    summary="Spiking Heidelberg Digits, 700 channels, 20 classes (your HDF5 files)",
+    objective="classification",
+    metrics=("accuracy",),
+    recipe=heidelberg_recipe(),
+    recipe_source="[NTK] loss-shaping paper, final SHD protocol (eventprop-spec.md §4.3)",
+    load=_load,
+    availability=_available,
+)

@@ -1,0 +1,54 @@
+"""Spiking Speech Commands (your ``ssc_{train,valid,test}.h5``): 700 inputs, 35 classes.
+
+Same protocol as SHD (``eventprop-spec.md`` §4.4) with the data set's own validation file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from eventbench.data import Splits, load_ssc
+from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
+from eventbench.tasks.config import Recipe
+from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
+
+__all__ = ["TASK"]
+
+URL = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
+_DIRS = ("", "SSC/", "ssc/")
+
+
+def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
+    cfg = recipe.data
+    assert isinstance(cfg, HeidelbergData)
+    t_stop = cfg.duration_ms * 1e-3
+    parts = {s: load_ssc(data_dir, s, t_stop_s=t_stop) for s in ("train", "valid", "test")}
+    splits = Splits(train=parts["train"], val=parts["valid"], test=parts["test"])
+    return event_task_data(splits, cfg, crop=True)
+
+
+def _available(data_dir: Path | None) -> Availability:
+    missing = [
+        s for s in ("train", "valid", "test")
+        if find_first(data_dir, [f"{d}ssc_{s}.h5" for d in _DIRS]) is None
+    ]
+    if missing:
+        files = ", ".join(f"ssc_{s}.h5" for s in missing)
+        return Availability(False, f"needs {files}; get them from {URL}")
+    return Availability(True, "found ssc_{train,valid,test}.h5")
+
+
+_BASE = heidelberg_recipe()
+RECIPE = dataclasses.replace(_BASE, train=dataclasses.replace(_BASE.train, epochs=50))
+
+TASK = TaskSpec(
+    name="ssc",
+    summary="Spiking Speech Commands, 700 channels, 35 classes (your HDF5 files)",
+    objective="classification",
+    metrics=("accuracy",),
+    recipe=RECIPE,
+    recipe_source="[NTK] loss-shaping paper, SSC protocol (eventprop-spec.md §4.4)",
+    load=_load,
+    availability=_available,
+)

@@ -1,0 +1,432 @@
+"""The training loop: Adam, learning-rate schedule, validation, best-model and resumable
+checkpoints, deterministic given a seed.
+
+Determinism: the sample order of epoch ``e`` and any input-spike drop are drawn from a generator
+seeded with ``(seed, e)``; nothing else is random during training. A run resumed from the
+checkpoint of epoch ``e`` therefore continues exactly as the uninterrupted run would have
+(same weights, same history), which the tests check.
+
+Checkpoints (in ``run_dir``): ``last.pt`` after every epoch (model, optimiser, schedule state,
+history, RNG states) and ``best.pt`` whenever the validation score improves (the model only).
+Both are written atomically, so killing the process loses at most the current epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
+from eventbench.train.checkpoint import load_checkpoint, save_checkpoint
+from eventbench.train.data import Split
+from eventbench.train.learners import Learner, n_hidden_neurons, zero_counts
+from eventbench.train.schedules import LRSchedule, ScheduleState
+
+__all__ = [
+    "EpochRecord",
+    "EvalResult",
+    "History",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "peak_memory_mb",
+]
+
+log = logging.getLogger(__name__)
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one training run.
+
+    Attributes:
+        epochs: number of epochs.
+        batch_size: training minibatch size.
+        eval_batch_size: batch size of validation/test passes.
+        seed: seed of the sample order and input drop (weights are seeded by the model).
+        schedule: learning-rate schedule (base lr, ease-in, plateau halving, decay).
+        betas: Adam ``(beta1, beta2)``.
+        adam_eps: Adam epsilon.
+        input_drop: probability of dropping each input event during training (0: off).
+        grad_clip: clip the global gradient norm to this value (``None``: off).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int = 500
+    seed: int = 0
+    schedule: LRSchedule = field(default_factory=lambda: LRSchedule(lr=1e-3))
+    betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    input_drop: float = 0.0
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.batch_size <= 0 or self.eval_batch_size <= 0:
+            raise ValueError("batch sizes must be positive")
+        if not 0.0 <= self.input_drop < 1.0:
+            raise ValueError(f"input_drop must be in [0, 1), got {self.input_drop}")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Loss and score of a model on a split.
+
+    ``score`` is the accuracy (classification) or the coefficient of determination R^2 averaged
+    over outputs (regression); higher is better in both cases. ``spike_rate`` is hidden spikes
+    per neuron per sample, averaged over hidden layers (``None`` for conventional networks).
+    """
+
+    loss: float
+    score: float
+    n_samples: int
+    spike_rate: float | None
+    guard_hits: int
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one training epoch produced (one row of the training curves)."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    train_score: float
+    val_loss: float | None
+    val_score: float | None
+    spike_rate: float | None
+    guard_hits: int
+    lifted: int
+    time_s: float
+    peak_memory_mb: float
+
+
+@dataclass(frozen=True)
+class History:
+    """All epochs so far and the best validation epoch."""
+
+    epochs: tuple[EpochRecord, ...] = ()
+    best_epoch: int | None = None
+    best_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary (JSON / checkpoints)."""
+        return {
+            "epochs": [asdict(e) for e in self.epochs],
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            epochs=tuple(EpochRecord(**e) for e in d["epochs"]),
+            best_epoch=d["best_epoch"],
+            best_score=d["best_score"],
+        )
+
+    def mean_epoch_time_s(self) -> float | None:
+        """Mean wall time of a training epoch (validation excluded)."""
+        if not self.epochs:
+            return None
+        return sum(e.time_s for e in self.epochs) / len(self.epochs)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process in MiB (``ru_maxrss``)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class _Score:
+    """Sufficient statistics of the score (integer counts / float64 sums, no per-batch means)."""
+
+    def __init__(self) -> None:
+        self.correct = 0
+        self.total = 0
+        self.sse: Tensor | None = None
+        self.sum_y: Tensor | None = None
+        self.sum_y2: Tensor | None = None
+        self.loss_sum = 0.0
+        self.samples = 0
+
+    def add(self, objective: str, pred: Tensor, y: Tensor, loss: float, batch: int) -> None:
+        self.loss_sum += loss * batch
+        self.samples += batch
+        if objective == "classification":
+            self.correct += int((pred == y).sum())
+            self.total += int(y.numel())
+            return
+        p = pred.to(torch.float64).reshape(-1, pred.shape[-1])
+        t = y.to(torch.float64).reshape(-1, y.shape[-1])
+        sse, sy, sy2 = ((p - t) ** 2).sum(0), t.sum(0), (t**2).sum(0)
+        self.sse = sse if self.sse is None else self.sse + sse
+        self.sum_y = sy if self.sum_y is None else self.sum_y + sy
+        self.sum_y2 = sy2 if self.sum_y2 is None else self.sum_y2 + sy2
+        self.total += int(t.shape[0])
+
+    def score(self) -> float:
+        if self.sse is None or self.sum_y is None or self.sum_y2 is None:
+            return self.correct / self.total if self.total else math.nan
+        var = self.sum_y2 - self.sum_y**2 / self.total
+        r2 = 1.0 - self.sse / var.clamp_min(1e-300)
+        return float(r2.mean())
+
+    def loss(self) -> float:
+        return self.loss_sum / self.samples if self.samples else math.nan
+
+
+def _rate(counts: tuple[Tensor, ...], samples: int) -> float | None:
+    if not counts or samples == 0:
+        return None
+    per_layer = [float(c.sum()) / (c.numel() * samples) for c in counts]
+    return sum(per_layer) / len(per_layer)
+
+
+def evaluate(learner: Learner, split: Split, batch_size: int = 500) -> EvalResult:
+    """Loss, score, hidden spike rate and guard hits of ``learner`` on ``split`` (no gradients)."""
+    module = learner.module
+    was_training = module.training
+    module.eval()
+    acc = _Score()
+    counts = zero_counts(learner)
+    guard = 0
+    n = len(split)
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(n, start + batch_size))
+            x, y = split.batch(idx)
+            out = learner.step(x, y)
+            acc.add(learner.objective, out.prediction, y, float(out.loss), len(idx))
+            counts = tuple(a + b for a, b in zip(counts, out.layer_counts, strict=True))
+            guard += out.guard_hits
+    module.train(was_training)
+    return EvalResult(acc.loss(), acc.score(), n, _rate(counts, n), guard)
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+def _drop_inputs(x: Tensor, p: float, gen: torch.Generator) -> Tensor:
+    keep = torch.rand(x.shape, generator=gen) >= p
+    return x * keep.to(x.dtype)
+
+
+@dataclass(frozen=True)
+class _State:
+    """The loop's explicit state between epochs (what ``last.pt`` stores besides tensors)."""
+
+    next_epoch: int
+    schedule: ScheduleState
+    history: History
+
+
+def _payload(
+    learner: Learner, opt: torch.optim.Optimizer, state: _State, model_desc: Any, cfg: TrainConfig
+) -> dict[str, Any]:
+    from eventbench.train.checkpoint import describe
+
+    return {
+        "model": model_desc,
+        "model_state": learner.module.state_dict(),
+        "optimizer_state": opt.state_dict(),
+        "next_epoch": state.next_epoch,
+        "schedule_state": state.schedule.to_dict(),
+        "history": state.history.to_dict(),
+        "train_config": describe(cfg),
+        "torch_rng_state": torch.get_rng_state(),
+    }
+
+
+def fit(
+    learner: Learner,
+    train: Split,
+    val: Split | None,
+    cfg: TrainConfig,
+    *,
+    model_description: Any,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    checkpoint_extra: dict[str, Any] | None = None,
+) -> History:
+    """Train ``learner`` on ``train``, validating on ``val`` after every epoch.
+
+    Args:
+        learner: model and loss.
+        train: training split.
+        val: validation split (``None``: the training score selects the best model).
+        cfg: optimisation settings.
+        model_description: plain description of the network (see
+            :func:`eventbench.train.checkpoint.describe`), stored in checkpoints and checked on
+            resume.
+        run_dir: folder for ``last.pt`` / ``best.pt`` (``None``: no checkpoints).
+        resume: continue from ``run_dir/last.pt`` when it exists.
+        callbacks: observers of progress (see :mod:`eventbench.train.callbacks`).
+        checkpoint_extra: plain values stored in both checkpoints (e.g. the task and recipe).
+
+    Returns:
+        The :class:`History` of all epochs (including those before a resume).
+    """
+    module = learner.module
+    extra = dict(checkpoint_extra or {})
+    opt = torch.optim.Adam(
+        module.parameters(), lr=cfg.schedule.lr, betas=cfg.betas, eps=cfg.adam_eps
+    )
+    state = _State(0, cfg.schedule.initial(), History())
+    out_dir = Path(run_dir) if run_dir is not None else None
+    if resume and out_dir is not None and (out_dir / LAST).is_file():
+        ck = load_checkpoint(out_dir / LAST, expected_model=model_description)
+        module.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer_state"])
+        torch.set_rng_state(ck["torch_rng_state"])
+        state = _State(
+            int(ck["next_epoch"]),
+            ScheduleState.from_dict(ck["schedule_state"]),
+            History.from_dict(ck["history"]),
+        )
+        log.info("resumed from %s at epoch %d", out_dir / LAST, state.next_epoch)
+    n = len(train)
+    n_batches = math.ceil(n / cfg.batch_size)
+    start = TrainStart(
+        epochs=cfg.epochs, first_epoch=state.next_epoch, batches_per_epoch=n_batches, samples=n
+    )
+    for cb in callbacks:
+        cb.on_train_start(start)
+    for epoch in range(state.next_epoch, cfg.epochs):
+        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks)
+        if out_dir is not None:
+            rec = state.history.epochs[-1]
+            if state.history.best_epoch == rec.epoch:
+                save_checkpoint(
+                    out_dir / BEST,
+                    {
+                        **extra,
+                        "model": model_description,
+                        "model_state": module.state_dict(),
+                        "epoch": rec.epoch,
+                        "score": state.history.best_score,
+                    },
+                )
+            save_checkpoint(
+                out_dir / LAST, {**extra, **_payload(learner, opt, state, model_description, cfg)}
+            )
+        for cb in callbacks:
+            cb.on_epoch_end(state.history.epochs[-1], state.history)
+    for cb in callbacks:
+        cb.on_train_end(state.history)
+    return state.history
+
+
+def _train_epoch(
+    learner: Learner,
+    opt: torch.optim.Optimizer,
+    train: Split,
+    val: Split | None,
+    cfg: TrainConfig,
+    state: _State,
+    epoch: int,
+    callbacks: Sequence[Callback],
+) -> _State:
+    module = learner.module
+    module.train()
+    gen = _epoch_generator(cfg.seed, epoch)
+    n = len(train)
+    perm = torch.randperm(n, generator=gen)
+    sched = state.schedule
+    acc = _Score()
+    counts = zero_counts(learner)
+    sizes = n_hidden_neurons(learner)
+    guard = 0
+    t0 = time.perf_counter()
+    n_batches = math.ceil(n / cfg.batch_size)
+    lr = cfg.schedule.lr(sched)
+    for b, start in enumerate(range(0, n, cfg.batch_size)):
+        idx = perm[start : start + cfg.batch_size]
+        x, y = train.batch(idx)
+        if cfg.input_drop > 0.0:
+            x = _drop_inputs(x, cfg.input_drop, gen)
+        lr = cfg.schedule.lr(sched)
+        _set_lr(opt, lr)
+        opt.zero_grad(set_to_none=True)
+        out = learner.step(x, y)
+        if not bool(torch.isfinite(out.loss)):
+            raise FloatingPointError(
+                f"loss became {float(out.loss)} at epoch {epoch + 1}, batch {b + 1}; "
+                "lower the learning rate"
+            )
+        out.loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+        opt.step()
+        sched = cfg.schedule.after_batch(sched)
+        acc.add(learner.objective, out.prediction, y, float(out.loss.detach()), len(idx))
+        counts = tuple(a + c for a, c in zip(counts, out.layer_counts, strict=True))
+        guard += out.guard_hits
+        if callbacks:
+            progress = BatchProgress(
+                epoch=epoch,
+                batch=b,
+                batches=n_batches,
+                lr=lr,
+                loss=acc.loss(),
+                score=acc.score(),
+                spike_rate=_rate(counts, acc.samples) if sizes else None,
+                guard_hits=guard,
+            )
+            for cb in callbacks:
+                cb.on_batch_end(progress)
+    train_time = time.perf_counter() - t0
+    lifted = learner.end_epoch(counts)
+    ev = evaluate(learner, val, cfg.eval_batch_size) if val is not None else None
+    score = ev.score if ev is not None else acc.score()
+    sched = cfg.schedule.after_epoch(sched, epoch, score)
+    rec = EpochRecord(
+        epoch=epoch,
+        lr=lr,
+        train_loss=acc.loss(),
+        train_score=acc.score(),
+        val_loss=ev.loss if ev is not None else None,
+        val_score=ev.score if ev is not None else None,
+        spike_rate=_rate(counts, acc.samples),
+        guard_hits=guard,
+        lifted=lifted,
+        time_s=train_time,
+        peak_memory_mb=peak_memory_mb(),
+    )
+    hist = state.history
+    improved = hist.best_score is None or (math.isfinite(score) and score > hist.best_score)
+    new_hist = replace(
+        hist,
+        epochs=(*hist.epochs, rec),
+        best_epoch=epoch if improved else hist.best_epoch,
+        best_score=score if improved else hist.best_score,
+    )
+    log.info(
+        "epoch %d/%d: loss %.4f train %.4f val %s lr %.3g (%.1f s)",
+        epoch + 1, cfg.epochs, rec.train_loss, rec.train_score,
+        "n/a" if rec.val_score is None else f"{rec.val_score:.4f}", lr, train_time,
+    )
+    return _State(epoch + 1, sched, new_hist)
