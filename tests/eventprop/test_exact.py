@@ -286,7 +286,7 @@ def _fine_grid_spikes(
 
 @pytest.mark.parametrize(("seed", "arch"), [(0, "ff"), (1, "rec"), (2, "two")])
 def test_spike_trains_match_an_independent_fine_grid_simulation(seed: int, arch: str) -> None:
-    dt = 1e-6
+    dt = 2e-6
     net, t_in, ch = _random_case(seed, arch)
     t_in = np.round(t_in / dt) * dt  # put the input on the grid: the only difference is dt
     tr = ex.simulate(net, t_in, ch, T)

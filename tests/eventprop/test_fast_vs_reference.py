@@ -64,7 +64,7 @@ def _compare(net: SNN, x: torch.Tensor, loss_fn, y: torch.Tensor, reg=None) -> i
     ref = from_tensors(net.tensors())
     kind = net.readout.kind
     coeff = (
-        net.readout.coefficients(T_STEPS, torch.float64, torch.device("cpu")).numpy()  # type: ignore[union-attr]
+        net.readout.coefficients(x.shape[0], torch.float64, torch.device("cpu")).numpy()  # type: ignore[union-attr]
         if kind == "weighted"
         else None
     )
