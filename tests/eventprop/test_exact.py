@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 import numpy.typing as npt
 import pytest
+from scipy.optimize import brentq
 
 from eventbench.eventprop import exact as ex
 
@@ -247,6 +248,17 @@ def test_first_crossing_against_dense_grid() -> None:
         assert s[above[0] - 1] <= got <= s[above[0]] + 1e-15
         v_got = v0 * math.exp(-got / tm) + i0 * ex._kick(got, tm, ts)
         assert v_got == pytest.approx(1.0, abs=1e-13)
+        # same root as Brent's method on the grid bracket (only one root lies in it)
+        root = brentq(
+            lambda u, v0=v0, i0=i0, tm=tm, ts=ts: (
+                v0 * math.exp(-u / tm) + i0 * ex._kick(u, tm, ts) - 1.0
+            ),
+            float(s[above[0] - 1]) if above[0] > 0 else 0.0,
+            float(s[above[0]]),
+            xtol=1e-18,
+            rtol=4.0 * np.finfo(np.float64).eps,
+        )
+        assert abs(got - root) < 1e-16
     assert n_checked > 50 and n_recross > 5
 
 
@@ -296,8 +308,9 @@ def test_spike_trains_match_an_independent_fine_grid_simulation(seed: int, arch:
         for j, t_exact in enumerate(lt.spike_times()):
             t_grid = np.asarray(ref[l_idx][j])
             assert t_exact.size == t_grid.size, (l_idx, j)  # no missed or extra spike
-            assert np.all(t_grid - t_exact > -1e-12)  # the grid detects a crossing late ...
-            assert np.all(t_grid - t_exact < 50 * dt)  # ... by (a few) steps only
+            # the grid detects crossings up to a step late and delivers spikes on its grid,
+            # errors that accumulate over a few spikes and layers (a few steps at most here)
+            assert np.all(np.abs(t_grid - t_exact) < 20 * dt)
             n_total += t_exact.size
     assert n_total >= 10
 

@@ -96,7 +96,10 @@ def _as_int(t: Tensor) -> int:
 
 def _is_ternary(x: Tensor) -> Tensor:
     """0-d bool tensor: every element of ``x`` is -1, 0 or 1 (NeuroBench's 'spiking' test)."""
-    return torch.logical_not(((x != 0) & (x != 1) & (x != -1)).any())
+    if x.numel() == 0:
+        return torch.tensor(True, device=x.device)
+    a = x.abs()
+    return (a.sub(torch.sign(a)).abs_().amax() == 0)
 
 
 class LayerCounter:
@@ -121,31 +124,40 @@ class LayerCounter:
 
 
 class _FeatureAccumulator:
-    """Accumulates per-input-position non-zero counts (MAC and AC parts) for a fixed shape."""
+    """Accumulates per-input-position non-zero counts (MAC and AC parts) for a fixed shape.
+
+    Counts are summed per call in the input's floating dtype (``sign(|x|)``: vectorised,
+    exact below 2**24 rows per call) and accumulated in float64 (exact below 2**53).
+    """
 
     def __init__(self, shape: tuple[int, ...], device: torch.device) -> None:
-        self.mac = torch.zeros(shape, dtype=torch.int64, device=device)
+        self.mac = torch.zeros(shape, dtype=torch.float64, device=device)
         self.ac = torch.zeros(shape, dtype=torch.float64, device=device)
         self.used_mac = False
         self.used_ac = False
         self.nonint: Tensor | None = None
 
     def add(self, x: Tensor, lead_dims: int, mode: Mode, encoding: Encoding) -> None:
+        if not x.is_floating_point():
+            x = x.to(torch.float32)
         dims = tuple(range(lead_dims))
         if mode == "neurobench":
-            nz = (x != 0).sum(dim=dims) if dims else (x != 0).to(torch.int64)
-            spiking = _is_ternary(x)
-            self.ac.add_(nz * spiking)
-            self.mac.add_(nz * torch.logical_not(spiking))
+            nz = torch.sign(x).abs_()
+            # ternary iff |x| equals its non-zero indicator everywhere (NeuroBench's test)
+            spiking = (x.abs().sub_(nz).abs_().amax() == 0) if x.numel() else torch.tensor(True)
+            nz_sum = nz.sum(dim=dims) if dims else nz
+            self.ac.add_(nz_sum * spiking)
+            self.mac.add_(nz_sum * torch.logical_not(spiking))
             self.used_mac = self.used_ac = True
         elif encoding == "ac":
-            mag = x.abs().to(torch.float64)
+            mag = x.abs()
             self.ac.add_(mag.sum(dim=dims) if dims else mag)
-            frac = (torch.frac(x) != 0).any()
+            frac = torch.frac(mag).amax() != 0 if x.numel() else torch.tensor(False)
             self.nonint = frac if self.nonint is None else self.nonint | frac
             self.used_ac = True
         else:
-            self.mac.add_((x != 0).sum(dim=dims) if dims else (x != 0).to(torch.int64))
+            nz = torch.sign(x).abs_()
+            self.mac.add_(nz.sum(dim=dims) if dims else nz)
             self.used_mac = True
 
     def drain(self, fanout: Tensor) -> tuple[int, int]:
@@ -156,8 +168,9 @@ class _FeatureAccumulator:
                 "declare it 'mac' or feed integer event counts"
             )
         self.nonint = None
-        macs = int((self.mac * fanout).sum().item()) if self.used_mac else 0
-        acs = _as_int((self.ac * fanout.to(torch.float64)).sum()) if self.used_ac else 0
+        f = fanout.to(torch.float64)
+        macs = _as_int((self.mac * f).sum()) if self.used_mac else 0
+        acs = _as_int((self.ac * f).sum()) if self.used_ac else 0
         self.mac.zero_()
         self.ac.zero_()
         self.used_mac = self.used_ac = False

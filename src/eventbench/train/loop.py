@@ -362,13 +362,13 @@ def _train_epoch(
     guard = 0
     t0 = time.perf_counter()
     n_batches = math.ceil(n / cfg.batch_size)
-    lr = cfg.schedule.lr(sched)
+    lr = cfg.schedule.current_lr(sched)
     for b, start in enumerate(range(0, n, cfg.batch_size)):
         idx = perm[start : start + cfg.batch_size]
         x, y = train.batch(idx)
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
-        lr = cfg.schedule.lr(sched)
+        lr = cfg.schedule.current_lr(sched)
         _set_lr(opt, lr)
         opt.zero_grad(set_to_none=True)
         out = learner.step(x, y)

@@ -16,13 +16,13 @@ checkpoints); the schedule object itself is an immutable description.
 
 >>> s = LRSchedule(lr=1e-2, ease_in=True, start_factor=0.5, growth=1.5)
 >>> st = s.initial()
->>> round(s.lr(st), 6)
+>>> round(s.current_lr(st), 6)
 0.005
 >>> st = s.after_batch(st)
->>> round(s.lr(st), 6)
+>>> round(s.current_lr(st), 6)
 0.0075
 >>> st = s.after_batch(st)
->>> round(s.lr(st), 6)
+>>> round(s.current_lr(st), 6)
 0.01
 """
 
@@ -119,7 +119,7 @@ class LRSchedule:
         )
 
     @staticmethod
-    def lr(state: ScheduleState) -> float:
+    def current_lr(state: ScheduleState) -> float:
         """The learning rate to use for the next minibatch."""
         return state.target_lr * state.ease_factor
 

@@ -136,7 +136,7 @@ def forward_kernel(
     trace: Arr,
     first: Arr,
     events: Arr,
-) -> None:
+) -> tuple[Arr, Arr, Arr]:
     r"""Forward pass of all samples (see the module docstring for the layout).
 
     Per step ``n`` and layer: :math:`I \mathrel{+}= x_n W_{ff} + z_n W_{rec}` (events only),
@@ -147,6 +147,10 @@ def forward_kernel(
     Outputs (written in place): spike lists and counts, ``acc [B, n_out]`` (weighted),
     ``vmax``/``argmax [B, n_out]`` (max), ``trace [T, B, n_out]``, ``first [B, n_out]`` (first
     stamp, ``T + 1`` when silent) and ``events [B]`` (sum of the input counts, float64).
+
+    Returns the input events of the block for the backward pass: ``ev_ptr [b1 - b0, T + 1]``
+    (offsets; sample ``b``'s events of bin ``n`` are ``ev_ptr[b - b0, n] .. ev_ptr[b - b0, n + 1]``),
+    ``ev_ch`` (channel) and ``ev_val`` (count).
     """
     t_steps = x.shape[0]
     n_in = x.shape[2]
@@ -170,6 +174,14 @@ def forward_kernel(
     io = np.empty(n_out, dt)
     oinp = np.empty(n_out, dt)
     chan = np.empty(n_in, np.int64)
+    dbuf = np.empty(nmax, dt)
+    mask = np.zeros((nmax // 8 + 1) * 8, np.uint8)
+    mask_u = mask.view(np.uint64)
+    ev_ptr = np.empty((b1 - b0, t_steps + 1), np.int64)
+    ev_cap = max(1024, (b1 - b0) * t_steps * 8)
+    ev_ch = np.empty(ev_cap, np.int32)
+    ev_val = np.empty(ev_cap, dt)
+    ne = 0
     for b in range(b0, b1):
         v[:] = 0
         cur_i[:] = 0
@@ -191,9 +203,21 @@ def forward_kernel(
                     off0 = ff_off[0]
                     xrow = x[n, b]
                     n_act = _active_channels(xu[n, b], xrow, chan)
+                    ev_ptr[b - b0, n] = ne
+                    if ne + n_act > ev_cap:
+                        ev_cap = max(2 * ev_cap, ne + n_act)
+                        grown_ch = np.empty(ev_cap, np.int32)
+                        grown_ch[:ne] = ev_ch[:ne]
+                        ev_ch = grown_ch
+                        grown_val = np.empty(ev_cap, dt)
+                        grown_val[:ne] = ev_val[:ne]
+                        ev_val = grown_val
                     for q in range(n_act):
                         ch = chan[q]
                         xv = xrow[ch]
+                        ev_ch[ne] = ch
+                        ev_val[ne] = xv
+                        ne += 1
                         n_events += xv
                         row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                         for m in range(nl):
@@ -220,23 +244,39 @@ def forward_kernel(
                 v_reset = hc[layer, 6]
                 v_l = v[base : base + nl]
                 i_l = cur_i[base : base + nl]
-                # integrate (vectorised), then threshold and reset
+                # integrate, threshold and reset in one vectorisable pass (spikes marked in
+                # ``mask``, ``I - V`` at the crossing kept in ``dbuf``), then collect the spikes
+                d_l = dbuf[:nl]
+                z_l = mask[:nl]
                 for m in range(nl):
                     ii = i_l[m] + inp_l[m]
-                    v_l[m] = alpha * v_l[m] + rho * ii
-                    i_l[m] = beta * ii
+                    vv = alpha * v_l[m] + rho * ii
+                    ii = beta * ii
+                    i_l[m] = ii
+                    d_l[m] = ii - vv
+                    spike = vv >= theta
+                    z_l[m] = spike
+                    v_l[m] = v_reset if spike else vv
                 k = 0
-                for m in range(nl):
-                    if v_l[m] >= theta:
+                nw = nl // 8
+                for wi in range(nw):
+                    if mask_u[wi] != 0:
+                        for m in range(wi * 8, wi * 8 + 8):
+                            if z_l[m]:
+                                cur[base + k] = m
+                                k += 1
+                for m in range(nw * 8, nl):
+                    if z_l[m]:
                         cur[base + k] = m
                         k += 1
-                        c = spk_cnt[layer, b]
-                        if c < cap:
-                            spk_step[layer, b, c] = n + 1
-                            spk_neu[layer, b, c] = m
-                            spk_den[layer, b, c] = i_l[m] - v_l[m]
-                        spk_cnt[layer, b] = c + 1
-                        v_l[m] = v_reset
+                c = spk_cnt[layer, b]
+                for q in range(k):
+                    if c + q < cap:
+                        m = cur[base + q]
+                        spk_step[layer, b, c + q] = n + 1
+                        spk_neu[layer, b, c + q] = m
+                        spk_den[layer, b, c + q] = d_l[m]
+                spk_cnt[layer, b] = c + k
                 ncur[layer] = k
             # readout population: the last layer's spikes stamped n
             oinp[:] = 0
@@ -278,12 +318,15 @@ def forward_kernel(
                     prv[base + q] = cur[base + q]
                 nprv[layer] = ncur[layer]
         events[b] = n_events
+        ev_ptr[b - b0, t_steps] = ne
+    return ev_ptr, ev_ch[:ne], ev_val[:ne]
 
 
 @_jit
 def backward_kernel(
-    x: Arr,
-    xu: Arr,
+    ev_ptr: Arr,
+    ev_ch: Arr,
+    ev_val: Arr,
     wff: Arr,
     ff_off: Arr,
     sizes: Arr,
@@ -335,8 +378,7 @@ def backward_kernel(
     ``g_rec [n_blocks, len(wrec)]``, ``g_out [n_blocks, n_last, n_out]``,
     ``g_bias [n_blocks, n_out]`` (holds :math:`\sum_{n,b}\lambda_V^{out}`).
     """
-    t_steps = x.shape[0]
-    n_in = x.shape[2]
+    t_steps = ev_ptr.shape[1] - 1
     n_layers = sizes.shape[0]
     n_out = wout.shape[1]
     ntot = noff[n_layers - 1] + sizes[n_layers - 1]
@@ -358,7 +400,6 @@ def backward_kernel(
     hi = np.empty(n_layers, np.int64)
     lo_s = np.empty(n_layers, np.int64)
     lo_n = np.empty(n_layers, np.int64)
-    chan = np.empty(n_in, np.int64)
     gff = g_ff
     grec = g_rec
     gout = g_out
@@ -483,11 +524,9 @@ def backward_kernel(
             n0 = sizes[0]
             off0 = ff_off[0]
             li0 = li[:n0]
-            xrow = x[n, b]
-            n_act = _active_channels(xu[n, b], xrow, chan)
-            for q in range(n_act):
-                ch = chan[q]
-                xv = xrow[ch]
+            for q in range(ev_ptr[b - b0, n], ev_ptr[b - b0, n + 1]):
+                ch = ev_ch[q]
+                xv = ev_val[q]
                 grow = gff[off0 + ch * n0 : off0 + (ch + 1) * n0]
                 for m in range(n0):
                     grow[m] += xv * li0[m]

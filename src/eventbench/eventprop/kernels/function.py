@@ -171,7 +171,8 @@ def _pack(
 
 @dataclass
 class _Spikes:
-    """Per-sample spike lists of the hidden layers ``[L, B, cap]`` and of the readout ``[B, cap]``."""
+    """Per-sample spike lists of the hidden layers ``[L, B, cap]`` and of the readout ``[B, cap]``,
+    and the input events of each block of samples (``(ev_ptr, ev_ch, ev_val)`` per block)."""
 
     step: Arr
     neu: Arr
@@ -181,6 +182,8 @@ class _Spikes:
     o_neu: Arr
     o_den: Arr
     o_cnt: Arr
+    blocks: list[tuple[int, int]]
+    events: list[tuple[Arr, Arr, Arr]]
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -251,6 +254,8 @@ def _forward_pass(
         o_neu=np.empty((batch, cap_o), np.int32),
         o_den=np.empty((batch, cap_o), npd),
         o_cnt=np.zeros(batch, np.int64),
+        blocks=blocks,
+        events=[(np.empty((0, 0), np.int64), np.empty(0, np.int32), np.empty(0, npd))] * len(blocks),
     )
     acc = np.zeros((batch, n_out), npd)
     vmax = np.full((batch, n_out), -np.inf, npd)
@@ -260,8 +265,8 @@ def _forward_pass(
     events = np.zeros(batch, np.float64)
     xu = _bits(xa)
 
-    def fwd(_k: int, b0: int, b1: int) -> None:
-        K.forward_kernel(
+    def fwd(k: int, b0: int, b1: int) -> None:
+        spk.events[k] = K.forward_kernel(
             xa, xu, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.bias,
             p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
@@ -366,17 +371,18 @@ def _run_backward(
                 cfg.regulariser.adjoint_jump(r.counts()).to(dtype)
             )
     eps_arr = np.array([cfg.guard_eps, 0.0], dtype=npd)
-    blocks = _blocks(batch)
+    blocks = spk.blocks
     nb = len(blocks)
-    g_ff = np.zeros((nb, p.wff.size), np.float64)
+    g_ff = np.zeros((nb, p.wff.size), npd)
     g_rec = np.zeros((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
     g_out = np.zeros((nb, n_last, n_out), np.float64)
     g_bias = np.zeros((nb, n_out), np.float64)
     has_reg = cfg.regulariser is not None
 
     def bwd(k: int, b0: int, b1: int) -> None:
+        ev_ptr, ev_ch, ev_val = spk.events[k]
         K.backward_kernel(
-            xa, _bits(xa), p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
+            ev_ptr, ev_ch, ev_val, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
             p.oc, kind, coeff_tau, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             g_ff[k], g_rec[k], g_out[k], g_bias[k],
