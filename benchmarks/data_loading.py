@@ -10,7 +10,8 @@ Generates 8156 synthetic samples of about 8000 spikes (Poisson number of spikes,
 * the ``BinCache`` round trip (first call bins and writes ``.npz``, a fresh cache reads it).
 
 Usage: ``python benchmarks/data_loading.py [--n-samples 8156] [--spikes 8000] [--no-hdf5]``.
-Prints a table; wall-clock seconds, single run each (these are seconds-scale operations).
+Prints a table: wall-clock and process-CPU seconds (user + system, all threads), one run each
+(these are seconds-scale operations). On a shared machine the CPU column is the fairer figure.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from eventbench.data import BinCache, BinMode, BinnedEvents, EventDataset, Event
 T = TypeVar("T")
 
 
-def timed(rows: list[tuple[str, float, str]], label: str, fn: Callable[[], T], note: str = "") -> T:
-    t0 = time.perf_counter()
+Row = tuple[str, float, float, str]  # (step, wall s, process CPU s, note)
+
+
+def timed(rows: list[Row], label: str, fn: Callable[[], T], note: str = "") -> T:
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    rows.append((label, time.perf_counter() - t0, note))
+    rows.append((label, time.perf_counter() - t0, time.process_time() - c0, note))
     return out
 
 
@@ -78,7 +82,7 @@ def write_h5(path: Path, times: np.ndarray, channels: np.ndarray, ptr: np.ndarra
         f["extra/speaker"] = (np.arange(n) % 10).astype(np.uint8)
 
 
-def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
+def main(argv: list[str] | None = None) -> list[Row]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-samples", type=int, default=8156)
     ap.add_argument("--spikes", type=int, default=8000, help="mean spikes per sample")
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
     ap.add_argument("--workdir", default=None,
                     help="folder for the HDF5 file and cache (default: a temporary folder)")
     args = ap.parse_args(argv)
-    rows: list[tuple[str, float, str]] = []
+    rows: list[Row] = []
     times, chans, ptr, labels = timed(rows, "generate synthetic events",
                                       lambda: synth(args.n_samples, args.spikes))
     n, e = args.n_samples, int(ptr[-1])
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
         if not args.no_hdf5:
             h5 = tmpdir / "shd_train.h5"
             timed(rows, "write SHD-layout HDF5", lambda: write_h5(h5, times, chans, ptr, labels))
-            rows[-1] = (rows[-1][0], rows[-1][1], f"{h5.stat().st_size / 1e6:.0f} MB")
+            rows[-1] = (*rows[-1][:3], f"{h5.stat().st_size / 1e6:.0f} MB")
             ds = timed(rows, "load_shd (read + check + samples)",
                        lambda: load_shd(h5, "train", t_stop_s=1.4))
         else:
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
               lambda: epoch(b10, "binary"))
         k = min(4, max(1, n // 64))
         t_dense = timed(rows, f"dense dt=1 ms, batch 64 x {k} (binary)", lambda: few(b1, k))
-        rows[-1] = (rows[-1][0], rows[-1][1], f"{t_dense[0].numel() * 4 / 1e6:.0f} MB/batch")
+        rows[-1] = (*rows[-1][:3], f"{t_dense[0].numel() * 4 / 1e6:.0f} MB/batch")
         del t_dense
         cache = BinCache(tmpdir / "cache")
         timed(rows, "BinCache miss (bin + write .npz)", lambda: ds.binned(1e-3, 1400, cache=cache))
@@ -149,9 +153,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, str]]:
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
           f"{platform.machine()}, torch threads {torch.get_num_threads()}, dense on {args.device}")
     width = max(len(r[0]) for r in rows)
-    print(f"{'step':<{width}}  {'seconds':>8}  note")
-    for label, sec, note in rows:
-        print(f"{label:<{width}}  {sec:8.3f}  {note}")
+    print(f"{'step':<{width}}  {'wall s':>8}  {'cpu s':>8}  note")
+    for label, sec, cpu, note in rows:
+        print(f"{label:<{width}}  {sec:8.3f}  {cpu:8.3f}  {note}")
     return rows
 
 

@@ -65,4 +65,4 @@ def test_benchmark_script_runs_small(
     assert "40 samples" in out and "bin all samples, dt=1 ms" in out
     labels = [r[0] for r in rows]
     assert "BinCache hit from disk (fresh cache)" in labels
-    assert all(r[1] >= 0 for r in rows)
+    assert all(r[1] >= 0 and r[2] >= 0 for r in rows)

@@ -92,11 +92,17 @@ def record_from_dense(spikes: Tensor, i_minus_v: Tensor | None, first_stamp: int
     return SpikeRecord(step, idx[1], idx[2], vals, c, b, n)
 
 
-def concat_records(parts: list[SpikeRecord], n_steps: int, batch: int, n: int) -> SpikeRecord:
+def concat_records(
+    parts: list[SpikeRecord],
+    n_steps: int,
+    batch: int,
+    n: int,
+    device: torch.device | None = None,
+) -> SpikeRecord:
     """Concatenate chunk records (in time order) into one record over ``n_steps``."""
     if not parts:
-        e = torch.empty(0, dtype=torch.int64)
-        return SpikeRecord(e, e, e, torch.empty(0), n_steps, batch, n)
+        e = torch.empty(0, dtype=torch.int64, device=device)
+        return SpikeRecord(e, e, e, torch.empty(0, device=device), n_steps, batch, n)
     return SpikeRecord(
         torch.cat([p.step for p in parts]),
         torch.cat([p.batch for p in parts]),

@@ -173,13 +173,12 @@ def read_heidelberg(
         e = int(np.argmax(mask))
         return int(np.searchsorted(ptr, e, side="right") - 1), e
 
-    bad_t = ~np.isfinite(times) | (times < 0)
-    if bad_t.any():
-        i, e = first_bad(bad_t)
+    # min/max first (no temporaries; NaN propagates), masks only to locate an error
+    if times.size and not (times.min() >= 0.0 and np.isfinite(times.max())):
+        i, e = first_bad(~np.isfinite(times) | (times < 0))
         raise DataFormatError(p, "spikes/times", f"sample {i}: invalid time {times[e]!r} s")
-    bad_u = (units < 0) | (units >= n_channels)
-    if bad_u.any():
-        i, e = first_bad(bad_u)
+    if units.size and not (units.min() >= 0 and units.max() < n_channels):
+        i, e = first_bad((units < 0) | (units >= n_channels))
         raise DataFormatError(
             p, "spikes/units", f"sample {i}: unit {units[e]} outside [0, {n_channels})"
         )

@@ -224,11 +224,12 @@ def _forward(
             out_parts.append(record_from_dense(zout, dout, c0 + 1))
 
     hidden = tuple(
-        concat_records(parts[layer], t_steps, batch, sizes[layer]) for layer in range(n_layers)
+        concat_records(parts[layer], t_steps, batch, sizes[layer], x.device)
+        for layer in range(n_layers)
     )
     for layer, rec in enumerate(hidden):
         _check_spike_budget(rec, cfg, f"hidden layer {layer}")
-    out_rec = concat_records(out_parts, t_steps, batch, n_out) if lif_out else None
+    out_rec = concat_records(out_parts, t_steps, batch, n_out, x.device) if lif_out else None
     fired = torch.zeros(batch, n_out, dtype=torch.bool, device=x.device)
     if ro.kind == "first_spike":
         assert out_rec is not None
