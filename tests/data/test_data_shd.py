@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -9,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHD_KEYS, ShdWriter
 from eventbench.data import (
     DataFormatError,
     DataMissingError,
@@ -29,6 +29,9 @@ from eventbench.data import (
     shift_channels,
     validation_split,
 )
+
+ShdWriter = Callable[..., Path]  # the write_shd_like fixture (tests/data/conftest.py)
+SHD_KEYS = [f"digit-{i}" for i in range(20)]  # as written by the shd_file fixture
 
 
 def test_load_shd_contents_and_float16_cast(shd_file: Path) -> None:

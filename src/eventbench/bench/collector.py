@@ -149,6 +149,20 @@ def plan_hooks(
     return HookPlan(tuple(conns), tuple(acts), spiking, unsupported)
 
 
+_F32_EXACT = 1 << 24
+
+
+def _count_nonzero(t: Tensor) -> Tensor:
+    """Non-zero elements as a 0-d float64 tensor (exact), without a host sync.
+
+    ``sign(|t|)`` summed in float32 is vectorised and exact below 2**24 elements; larger
+    tensors use ``count_nonzero``.
+    """
+    if t.is_floating_point() and t.numel() < _F32_EXACT:
+        return torch.sign(t).abs_().sum().to(torch.float64)
+    return torch.count_nonzero(t).to(torch.float64)
+
+
 def _spike_output(module: nn.Module, output: Any) -> Tensor:
     """The activation/spike tensor of a module output (snnTorch returns tuples)."""
     if isinstance(output, Tensor):
@@ -255,7 +269,7 @@ class Collector:
             out = _spike_output(module, output)
             if out.is_quantized:
                 out = out.dequantize()
-            nz = torch.count_nonzero(out)
+            nz = _count_nonzero(out)
             acc = self._act_nz.get(name)
             if acc is None:
                 self._act_nz[name] = nz
@@ -313,7 +327,7 @@ class Collector:
         keys = {q: k for q, k, _ in self.plan.activations}
         for name, numel in self._act_numel.items():
             nz_t = self._act_nz.pop(name, None)
-            nz = int(nz_t.item()) if nz_t is not None else 0
+            nz = round(nz_t.item()) if nz_t is not None else 0
             counts.activations[name] = (nz, numel)
             counts.activation_keys[name] = keys[name]
             self._act_numel[name] = 0

@@ -21,8 +21,9 @@ Definitions (all counts are integers; the harness divides them by the samples se
   elements all lie in {-1, 0, 1} is accumulate-only (AC), any other value makes the whole call
   MACs (NeuroBench 2.3.0). ``exact`` mode decides by *declared encoding*: a layer declared
   event-driven (``"ac"``) receives spike events; an input value ``k`` is ``|k|`` events, each
-  costing one AC per non-zero outgoing weight (so event counts >= 2 are ACs, multiplied), and
-  its input must be integer-valued. Every other layer counts MACs.
+  costing one AC per non-zero outgoing weight (so event counts >= 2 are ACs, multiplied); its
+  input must be integer-valued (checked, at the end of each batch, on the per-input event
+  totals: a non-integer total raises). Every other layer counts MACs.
 * **Recurrent layers** (``exact`` mode): ``W_ih x_t`` and ``W_hh h_{t-1}`` are counted like
   ``Linear`` for every layer, direction and step (the initial state included, zero if not
   given); the gate element-wise products are counted as MACs, dense and effective alike
@@ -135,7 +136,6 @@ class _FeatureAccumulator:
         self.ac = torch.zeros(shape, dtype=torch.float64, device=device)
         self.used_mac = False
         self.used_ac = False
-        self.nonint: Tensor | None = None
 
     def add(self, x: Tensor, lead_dims: int, mode: Mode, encoding: Encoding) -> None:
         if not x.is_floating_point():
@@ -152,8 +152,6 @@ class _FeatureAccumulator:
         elif encoding == "ac":
             mag = x.abs()
             self.ac.add_(mag.sum(dim=dims) if dims else mag)
-            frac = torch.frac(mag).amax() != 0 if x.numel() else torch.tensor(False)
-            self.nonint = frac if self.nonint is None else self.nonint | frac
             self.used_ac = True
         else:
             nz = torch.sign(x).abs_()
@@ -161,13 +159,12 @@ class _FeatureAccumulator:
             self.used_mac = True
 
     def drain(self, fanout: Tensor) -> tuple[int, int]:
-        if self.nonint is not None and bool(self.nonint.item()):
-            self.nonint = None
+        if self.used_ac and bool((self.ac != self.ac.round()).any().item()):
+            self.ac.zero_()
             raise ValueError(
                 "an event-driven ('ac') layer received non-integer inputs; "
                 "declare it 'mac' or feed integer event counts"
             )
-        self.nonint = None
         f = fanout.to(torch.float64)
         macs = _as_int((self.mac * f).sum()) if self.used_mac else 0
         acs = _as_int((self.ac * f).sum()) if self.used_ac else 0

@@ -373,7 +373,7 @@ def _run_backward(
     eps_arr = np.array([cfg.guard_eps, 0.0], dtype=npd)
     blocks = spk.blocks
     nb = len(blocks)
-    g_ff = np.zeros((nb, p.wff.size), npd)
+    g_ff = np.zeros((nb, p.wff.size), np.float64)
     g_rec = np.zeros((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
     g_out = np.zeros((nb, n_last, n_out), np.float64)
     g_bias = np.zeros((nb, n_out), np.float64)
