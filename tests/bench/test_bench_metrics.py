@@ -174,3 +174,24 @@ def test_snntorch_unsupported_neuron_type_is_explicit() -> None:
     # RLeaky's recurrent Linear is found inside the neuron and counted as event-driven
     assert set(r.details["ops_per_layer"]) == {"0", "1.recurrent"}
     assert r.metrics["synaptic_operations"]["effective_macs"] == 0.0
+
+
+def test_mode_differences_table() -> None:
+    table = eb.render_differences()
+    assert table.count("\n") == len(eb.MODE_DIFFERENCES) + 2
+    assert "MAC vs AC" in table and "footprint" in table
+
+
+@pytest.mark.gpu
+def test_cuda_counts_equal_cpu_counts() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6, 3))
+    g = torch.Generator().manual_seed(0)
+    dl = loader(torch.relu(torch.randn(10, 2, 8, generator=g)), torch.randint(0, 3, (10,), generator=g), 4)
+    names = ["accuracy", "activation_sparsity", "synaptic_operations"]
+    cpu = eb.run(eb.Task("t", dl, postprocessors=(eb.argmax,)), net, metrics=names)
+    gpu = eb.run(eb.Task("t", dl, postprocessors=(eb.argmax,)), net, metrics=names, device="cuda")
+    assert gpu.metrics == cpu.metrics
+    assert gpu.provenance.device.startswith("cuda:0")

@@ -8,8 +8,9 @@ Typical use::
     print(to_markdown([result]))
 
 ``mode="neurobench"`` reproduces the official NeuroBench 2.3.0 numbers; ``mode="exact"``
-applies the corrected definitions (see ``docs`` of :mod:`eventbench.bench.metrics` and
-:mod:`eventbench.bench.counting`). The harness does not depend on the training code.
+applies the corrected definitions; :data:`MODE_DIFFERENCES` (module
+:mod:`eventbench.bench.modes`) lists every difference, and each metric's docstring gives its
+definition, unit and normalisation. The harness does not depend on the training code.
 """
 
 from eventbench.bench._common import MODES, BenchWarning, Mode
@@ -24,6 +25,7 @@ from eventbench.bench.metrics import (
     parameter_count,
 )
 from eventbench.bench.models import CountSession, ModelAdapter, SNNTorchModel, TorchModel
+from eventbench.bench.modes import MODE_DIFFERENCES, render_differences
 from eventbench.bench.native import NativeSNNModel
 from eventbench.bench.report import (
     pareto_front,
@@ -38,6 +40,7 @@ from eventbench.bench.store import ResultStore
 
 __all__ = [
     "MODES",
+    "MODE_DIFFERENCES",
     "SCHEMA_VERSION",
     "STATIC_METRICS",
     "WORKLOAD_METRICS",
@@ -66,6 +69,7 @@ __all__ = [
     "pareto_front",
     "plot_accuracy_vs_footprint",
     "plot_tradeoff",
+    "render_differences",
     "run",
     "to_csv",
     "to_markdown",

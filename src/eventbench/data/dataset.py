@@ -72,6 +72,9 @@ class EventDataset:
         class_names: optional class names, ``len == n_classes``.
         groups: optional int64 ``[len(samples)]`` group ids (e.g. SHD speakers).
         params: encoding/preprocessing parameters (plain JSON-able values), recorded in results.
+        flat: (constructor only) a loader's concatenated ``(times, channels, ptr)`` arrays of
+            which the samples are views; saves one copy in :meth:`flat_events`. Only shapes are
+            checked, so pass it only when the samples were cut from exactly these arrays.
     """
 
     name: str

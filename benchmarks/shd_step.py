@@ -1,0 +1,623 @@
+"""SHD-shaped training-step benchmark: EventBench against the established SNN libraries.
+
+One command measures, in the same run and on the same synthetic data, for every library and for
+T = 1000 and 4000 steps of 1 ms:
+
+* the median wall-clock time of a training step (forward + backward + Adam) over ``--steps``
+  steps after ``--warmup`` warm-up steps (Spyx: one more, it recompiles on its second and third
+  calls), and its process CPU time (user + system, all threads; on a shared machine the fairer
+  figure);
+* the median time of an inference pass (forward only, no gradient);
+* the peak resident memory above the process baseline during the training steps (Linux
+  ``VmHWM`` after resetting it with ``/proc/self/clear_refs``; the baseline is the resident size
+  after the model and the data were built).
+
+Workload (``shared/docs/peers.md``): 700 input channels, ~1.2 % of the (step, channel) bins active
+(drawn sample by sample with ``numpy.random.default_rng(0)``), 256 recurrent LIF neurons
+(tau_syn 5 ms, tau_mem 20 ms, threshold 1, reset 0), 20 leaky-integrator outputs (tau 20 ms),
+batch 32, loss-shaped (exponentially weighted) voltage readout, cross-entropy, Adam 1e-3,
+``torch.set_num_threads(2)``. The input gain of each library is chosen so that the hidden layer
+fires at about 10-15 Hz; the measured rate is printed.
+
+Each configuration runs in a fresh subprocess, one at a time. Peer libraries are optional
+(``benchmarks/requirements.txt``); those that are not installed are skipped with a note.
+
+Usage::
+
+    python benchmarks/shd_step.py                      # everything, T = 1000 and 4000
+    python benchmarks/shd_step.py --T 1000 --libs eventprop,torch
+    python benchmarks/shd_step.py --json results.json  # also write the raw rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+N_IN, N_HID, N_OUT, BATCH = 700, 256, 20, 32
+DENSITY = 0.012
+DT = 1e-3
+TAU_SYN, TAU_MEM, TAU_OUT = 5e-3, 20e-3, 20e-3
+THREADS = 2
+
+LIBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # name: (label, method, required modules)
+    "eventprop": ("EventBench", "EventProp (CPU kernels)", ("eventbench", "numba")),
+    "eventprop-torch": ("EventBench", "EventProp (torch path)", ("eventbench",)),
+    "bptt": ("EventBench", "surrogate BPTT", ("eventbench",)),
+    "torch": ("plain PyTorch", "surrogate BPTT", ("torch",)),
+    "snntorch": ("snnTorch", "surrogate BPTT", ("snntorch",)),
+    "norse": ("Norse", "surrogate BPTT", ("norse",)),
+    "spyx": ("Spyx (JAX)", "surrogate BPTT", ("spyx", "jax", "optax", "flax")),
+}
+DEFAULT_LIBS = "eventprop,bptt,torch,snntorch,norse,spyx"
+PEERS = ("torch", "snntorch", "norse", "spyx")  # the BPTT peers of the targets
+
+
+# ------------------------------------------------------------------------------------------
+# shared pieces (worker side)
+
+
+def make_data(t_steps: int) -> tuple[Any, Any]:
+    """Input ``[T, B, 700]`` float32 (0/1) and labels ``[B]`` int64, as in ``peers.md``."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.empty((t_steps, BATCH, N_IN), np.float32)
+    for b in range(BATCH):
+        x[:, b] = rng.random((t_steps, N_IN), np.float32) < DENSITY
+    y = np.random.default_rng(1).integers(0, N_OUT, BATCH)
+    return x, y
+
+
+def readout_coefficients(t_steps: int) -> Any:
+    """Loss-shaping weights ``c_n = exp(-t_{n+1}/T) / N`` (EventBench's ``ExpWeightedVoltage``)."""
+    import numpy as np
+
+    return (np.exp(-np.arange(1, t_steps + 1) / t_steps) / t_steps).astype(np.float32)
+
+
+def init_weights(mean_ff: float, std_ff: float, seed: int = 0) -> dict[str, Any]:
+    """Shared initial weights (pre-major ``[n_pre, n_post]``)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "w_ff": (rng.standard_normal((N_IN, N_HID)) * std_ff + mean_ff).astype(np.float32),
+        "w_rec": (rng.standard_normal((N_HID, N_HID)) * 0.02).astype(np.float32),
+        "w_out": (rng.standard_normal((N_HID, N_OUT)) / np.sqrt(N_HID)).astype(np.float32),
+    }
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Timer:
+    """Wall and process-CPU time of one call."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def __call__(self, fn: Callable[[], Any]) -> Any:
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        self.wall.append(time.perf_counter() - t0)
+        self.cpu.append(time.process_time() - c0)
+        return out
+
+
+def measure(
+    step: Callable[[], float],
+    infer: Callable[[], Any],
+    warmup: int,
+    steps: int,
+) -> dict[str, Any]:
+    """Warm up, then time ``steps`` training steps (peak memory above the baseline measured over
+    them) and ``steps`` inference passes. ``step`` returns the hidden firing rate in Hz."""
+    import gc
+
+    gc.collect()
+    base = rss_mb()
+    for _ in range(warmup):
+        step()
+    gc.collect()
+    exact_peak = reset_hwm()
+    base = rss_mb() if exact_peak else base
+    tr = Timer()
+    rates = [tr(step) for _ in range(steps)]
+    peak_train = hwm_mb() - base if exact_peak else float("nan")
+    infer()  # warm the inference path (JIT compilers trace it once)
+    infer()
+    gc.collect()
+    reset_hwm()
+    base_i = rss_mb()
+    ti = Timer()
+    for _ in range(steps):
+        ti(infer)
+    peak_infer = hwm_mb() - base_i if exact_peak else float("nan")
+    return {
+        "step_s": statistics.median(tr.wall),
+        "step_cpu_s": statistics.median(tr.cpu),
+        "step_min_s": min(tr.wall),
+        "infer_s": statistics.median(ti.wall),
+        "infer_cpu_s": statistics.median(ti.cpu),
+        "peak_mb": peak_train,
+        "peak_infer_mb": peak_infer,
+        "rate_hz": statistics.median(rates),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# workers
+
+
+def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[str, Any]:
+    import torch
+
+    from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, SurrogateBPTT
+    from eventbench.eventprop import EventProp
+    from eventbench.readout import CrossEntropy, ExpWeightedVoltage
+
+    torch.set_num_threads(THREADS)
+    x_np, y_np = make_data(t_steps)
+    w = init_weights(0.021, 0.1)
+    spec = NetworkSpec(
+        n_inputs=N_IN,
+        hidden=(LayerSpec(N_HID, recurrent=True, neuron=LIFParams(TAU_MEM, TAU_SYN)),),
+        n_outputs=N_OUT,
+        dt_s=DT,
+        n_steps=t_steps,
+        output=LIFParams(TAU_OUT, TAU_SYN),
+    )
+    gm = {
+        "eventprop": EventProp(backend="cpu-kernel"),
+        "eventprop-torch": EventProp(backend="torch"),
+        "bptt": SurrogateBPTT(),
+    }[method]
+    net = SNN(spec, ExpWeightedVoltage(), gm, seed=0)  # type: ignore[arg-type]
+    with torch.no_grad():
+        net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
+        net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
+        net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    loss_fn = CrossEntropy()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def step() -> float:
+        out = net(x)
+        loss = loss_fn(out.readout, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return out.spikes[0].n_spikes / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return net(x).readout
+
+    return measure(step, infer, warmup, steps)
+
+
+def _fast_sigmoid() -> Any:
+    import torch
+
+    class FastSigmoid(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, v: Any) -> Any:
+            ctx.save_for_backward(v)
+            return (v >= 0).to(v.dtype)
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            (v,) = ctx.saved_tensors
+            return g / (1.0 + 10.0 * v.abs()) ** 2
+
+    return FastSigmoid.apply
+
+
+def run_plain_torch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+    """Hand-written PyTorch BPTT: input projection hoisted, loop over ``unbind``."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(THREADS)
+    x_np, y_np = make_data(t_steps)
+    w = init_weights(0.021, 0.1)
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    params = [torch.nn.Parameter(torch.from_numpy(w[k])) for k in ("w_ff", "w_rec", "w_out")]
+    w_ff, w_rec, w_out = params
+    coeff = torch.from_numpy(readout_coefficients(t_steps))
+    a, b_ = math.exp(-DT / TAU_MEM), math.exp(-DT / TAU_SYN)
+    rho = TAU_SYN / (TAU_MEM - TAU_SYN) * (a - b_)
+    ao = math.exp(-DT / TAU_OUT)
+    rho_o = TAU_SYN / (TAU_OUT - TAU_SYN) * (ao - b_)
+    spike = _fast_sigmoid()
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def forward() -> tuple[Any, Any]:
+        cur = (x.reshape(-1, N_IN) @ w_ff).view(t_steps, BATCH, N_HID)
+        v = torch.zeros(BATCH, N_HID)
+        i = torch.zeros(BATCH, N_HID)
+        z = torch.zeros(BATCH, N_HID)
+        vo = torch.zeros(BATCH, N_OUT)
+        io = torch.zeros(BATCH, N_OUT)
+        vs = []
+        n_spk = torch.zeros(())
+        for c in cur.unbind(0):
+            io = io + z @ w_out
+            i = i + c + z @ w_rec
+            v = a * v + rho * i
+            i = b_ * i
+            z = spike(v - 1.0)
+            v = v * (1.0 - z)
+            vo = ao * vo + rho_o * io
+            io = b_ * io
+            vs.append(vo)
+            n_spk = n_spk + z.detach().sum()
+        logits = torch.einsum("t,tbo->bo", coeff, torch.stack(vs))
+        return logits, n_spk
+
+    def step() -> float:
+        logits, n_spk = forward()
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return forward()[0]
+
+    return measure(step, infer, warmup, steps)
+
+
+def run_snntorch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+    import math
+
+    import snntorch as snn
+    import torch
+    import torch.nn.functional as F
+    from snntorch import surrogate
+
+    torch.set_num_threads(THREADS)
+    x_np, y_np = make_data(t_steps)
+    # snnTorch's synaptic neuron adds the input current without the rho factor: scale the gain
+    w = init_weights(0.021 * 0.5, 0.1 * 0.5)
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    alpha, beta = math.exp(-DT / TAU_SYN), math.exp(-DT / TAU_MEM)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(N_IN, N_HID, bias=False)
+            self.lif = snn.RSynaptic(
+                alpha=alpha, beta=beta, all_to_all=True, linear_features=N_HID,
+                spike_grad=surrogate.fast_sigmoid(slope=10), reset_mechanism="zero",
+            )  # fmt: skip
+            self.fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
+            self.out = snn.Leaky(beta=math.exp(-DT / TAU_OUT), reset_mechanism="none")
+            with torch.no_grad():
+                self.fc1.weight.copy_(torch.from_numpy(w["w_ff"]).T)
+                self.lif.recurrent.weight.copy_(torch.from_numpy(w["w_rec"]).T)
+                self.lif.recurrent.bias.zero_()
+                self.fc2.weight.copy_(torch.from_numpy(w["w_out"]).T)
+
+        def forward(self, xx: Any) -> tuple[Any, Any]:
+            spk, syn, mem = self.lif.reset_mem()
+            mem_o = self.out.reset_mem()
+            cur = self.fc1(xx)
+            vs = []
+            n_spk = torch.zeros(())
+            for c in cur.unbind(0):
+                spk, syn, mem = self.lif(c, spk, syn, mem)
+                _, mem_o = self.out(self.fc2(spk), mem_o)
+                vs.append(mem_o)
+                n_spk = n_spk + spk.detach().sum()
+            return torch.stack(vs), n_spk
+
+    net = Net()
+    coeff = torch.from_numpy(readout_coefficients(t_steps))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def step() -> float:
+        vs, n_spk = net(x)
+        loss = F.cross_entropy(torch.einsum("t,tbo->bo", coeff, vs), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return net(x)[0]
+
+    return measure(step, infer, warmup, steps)
+
+
+def run_norse(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+    import norse.torch as nt
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(THREADS)
+    x_np, y_np = make_data(t_steps)
+    # Norse's Euler LIF integrates the current with dt / tau_mem: scale the gain
+    w = init_weights(0.021 * 4.0, 0.1 * 4.0)
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    p = nt.LIFParameters(
+        tau_syn_inv=torch.tensor(1 / TAU_SYN), tau_mem_inv=torch.tensor(1 / TAU_MEM),
+        v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0), method="super",
+        alpha=torch.tensor(10.0),
+    )  # fmt: skip
+    po = nt.LIParameters(
+        tau_syn_inv=torch.tensor(1 / TAU_SYN), tau_mem_inv=torch.tensor(1 / TAU_OUT)
+    )
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif = nt.LIFRecurrent(N_IN, N_HID, p=p, dt=DT)
+            self.fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False)
+            self.out = nt.LI(p=po, dt=DT)
+            with torch.no_grad():
+                self.lif.input_weights.copy_(torch.from_numpy(w["w_ff"]).T)
+                self.lif.recurrent_weights.copy_(torch.from_numpy(w["w_rec"]).T)
+                self.fc2.weight.copy_(torch.from_numpy(w["w_out"]).T * 4.0)
+
+        def forward(self, xx: Any) -> tuple[Any, Any]:
+            spk, _ = self.lif(xx)
+            vs, _ = self.out(self.fc2(spk))
+            return vs, spk.detach().sum()
+
+    net = Net()
+    coeff = torch.from_numpy(readout_coefficients(t_steps))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def step() -> float:
+        vs, n_spk = net(x)
+        loss = F.cross_entropy(torch.einsum("t,tbo->bo", coeff, vs), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return net(x)[0]
+
+    return measure(step, infer, warmup, steps)
+
+
+def run_spyx(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+    import math
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import spyx.nn as snn
+    from flax import nnx
+
+    x_np, y_np = make_data(t_steps)
+    # Spyx's current-based LIF adds the current to V without the rho factor: scale the gain
+    w = init_weights(0.021 * 0.5, 0.1 * 0.5)
+    x = jnp.asarray(x_np)
+    y = jnp.asarray(y_np)
+    coeff = jnp.asarray(readout_coefficients(t_steps))
+    rngs = nnx.Rngs(0)
+    model = snn.Sequential(
+        nnx.Linear(N_IN, N_HID, use_bias=False, rngs=rngs),
+        snn.RCuBaLIF((N_HID,), alpha=math.exp(-DT / TAU_SYN), beta=math.exp(-DT / TAU_MEM), rngs=rngs),
+        nnx.Linear(N_HID, N_OUT, use_bias=False, rngs=rngs),
+        snn.LI((N_OUT,), beta=math.exp(-DT / TAU_OUT), rngs=rngs),
+    )
+    model.layers[0].kernel[...] = jnp.asarray(w["w_ff"])
+    model.layers[1].recurrent_w[...] = jnp.asarray(w["w_rec"])
+    model.layers[2].kernel[...] = jnp.asarray(w["w_out"])
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+    def forward(m: Any) -> tuple[Any, Any]:
+        state = m.initial_state(BATCH)
+        lin0, lif, lin1, li = m.layers
+        cur = lin0(x)  # hoisted input projection [T, B, N]
+
+        def body(carry: Any, c: Any) -> Any:
+            s_lif, s_li = carry
+            spk, s_lif = lif(c, s_lif)
+            v, s_li = li(lin1(spk), s_li)
+            return (s_lif, s_li), (v, spk.sum())
+
+        _, (vs, n_spk) = jax.lax.scan(body, (state[1], state[3]), cur)
+        return jnp.einsum("t,tbo->bo", coeff, vs), n_spk.sum()
+
+    @nnx.jit
+    def train_step(m: Any, opt: Any) -> Any:
+        def loss_fn(mm: Any) -> Any:
+            logits, n_spk = forward(mm)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), n_spk
+
+        (_, n_spk), grads = nnx.value_and_grad(loss_fn, has_aux=True)(m)
+        opt.update(m, grads)
+        return n_spk
+
+    @nnx.jit
+    def infer_fn(m: Any) -> Any:
+        return forward(m)[0]
+
+    def step() -> float:
+        n_spk = train_step(model, optimizer)
+        return float(jax.block_until_ready(n_spk)) / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        return jax.block_until_ready(infer_fn(model))
+
+    return measure(step, infer, warmup + 1, steps)
+
+
+def worker(lib: str, t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+    if lib in ("eventprop", "eventprop-torch", "bptt"):
+        return run_eventbench(t_steps, lib, warmup, steps)
+    fn = {"torch": run_plain_torch, "snntorch": run_snntorch, "norse": run_norse,
+          "spyx": run_spyx}[lib]  # fmt: skip
+    return fn(t_steps, warmup, steps)
+
+
+# ------------------------------------------------------------------------------------------
+# driver
+
+
+def missing_modules(lib: str) -> list[str]:
+    return [m for m in LIBS[lib][2] if importlib.util.find_spec(m) is None]
+
+
+def run_one(lib: str, t_steps: int, warmup: int, steps: int, timeout: float) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(THREADS))
+    env.setdefault("NUMBA_NUM_THREADS", str(THREADS))
+    env.setdefault(
+        "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2"
+    )
+    cmd = [sys.executable, __file__, "--worker", lib, "--T", str(t_steps),
+           "--warmup", str(warmup), "--steps", str(steps)]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"lib": lib, "T": t_steps, "error": f"timed out after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            row: dict[str, Any] = json.loads(line[len("RESULT "):])
+            return row
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"lib": lib, "T": t_steps, "error": " | ".join(tail) or f"exit code {proc.returncode}"}
+
+
+def fmt_s(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 1e3:.1f} ms" if v < 1.0 else f"{v:.2f} s"
+
+
+def print_table(rows: list[dict[str, Any]], t_list: list[int]) -> None:
+    print()
+    head = f"{'library':14} {'method':24} {'T':>5} {'step':>9} {'step CPU':>9} {'infer':>9} " \
+           f"{'peak MB':>8} {'rate Hz':>7}"  # fmt: skip
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        label, method, _ = LIBS[r["lib"]]
+        if "error" in r:
+            print(f"{label:14} {method:24} {r['T']:>5}   {r['error']}")
+            continue
+        print(
+            f"{label:14} {method:24} {r['T']:>5} {fmt_s(r['step_s']):>9} "
+            f"{fmt_s(r['step_cpu_s']):>9} {fmt_s(r['infer_s']):>9} {r['peak_mb']:>8.0f} "
+            f"{r['rate_hz']:>7.1f}"
+        )
+    print()
+    for t in t_list:
+        ours = next((r for r in rows if r["lib"] == "eventprop" and r["T"] == t and "error" not in r), None)
+        peers = [r for r in rows if r["lib"] in PEERS and r["T"] == t and "error" not in r]
+        if ours is None or not peers:
+            continue
+        fast_step = min(peers, key=lambda r: r["step_s"])
+        fast_cpu = min(peers, key=lambda r: r["step_cpu_s"])
+        fast_inf = min(peers, key=lambda r: r["infer_s"])
+        lean = min(peers, key=lambda r: r["peak_mb"])
+        print(f"T = {t}: EventBench EventProp vs the best BPTT peer in this run")
+        print(f"  training step  {fast_step['step_s'] / ours['step_s']:6.1f}x faster than "
+              f"{LIBS[fast_step['lib']][0]} (wall; target >= 10x)")  # fmt: skip
+        print(f"  step CPU time  {fast_cpu['step_cpu_s'] / ours['step_cpu_s']:6.1f}x less than "
+              f"{LIBS[fast_cpu['lib']][0]}")  # fmt: skip
+        print(f"  inference      {fast_inf['infer_s'] / ours['infer_s']:6.1f}x faster than "
+              f"{LIBS[fast_inf['lib']][0]} (target >= 5x)")  # fmt: skip
+        print(f"  peak memory    {ours['peak_mb'] / max(lean['peak_mb'], 1e-9):6.2f} of "
+              f"{LIBS[lean['lib']][0]}'s {lean['peak_mb']:.0f} MB (target <= 0.25)")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--T", type=int, nargs="+", default=[1000, 4000])
+    ap.add_argument("--libs", default=DEFAULT_LIBS, help=f"comma-separated, of {','.join(LIBS)}")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per configuration")
+    ap.add_argument("--json", default=None, help="write the rows to this file")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker is not None:
+        row = {"lib": args.worker, "T": args.T[0]}
+        row.update(worker(args.worker, args.T[0], args.warmup, args.steps))
+        print("RESULT " + json.dumps(row))
+        return
+
+    libs = [s.strip() for s in args.libs.split(",") if s.strip()]
+    unknown = [s for s in libs if s not in LIBS]
+    if unknown:
+        ap.error(f"unknown libraries {unknown}; choose from {list(LIBS)}")
+    import torch
+
+    print(f"SHD-shaped step benchmark: batch {BATCH}, {N_IN} inputs ({DENSITY:.1%} active), "
+          f"{N_HID} recurrent LIF, {N_OUT} outputs, {THREADS} threads")  # fmt: skip
+    print(f"python {platform.python_version()}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for lib in libs:
+        miss = missing_modules(lib)
+        if miss:
+            print(f"skipping {lib}: not installed ({', '.join(miss)}); see benchmarks/requirements.txt")
+    for t in args.T:
+        for lib in libs:
+            if missing_modules(lib):
+                continue
+            print(f"running {lib} T={t} ...", flush=True)
+            rows.append(run_one(lib, t, args.warmup, args.steps, args.timeout))
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print_table(rows, args.T)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
