@@ -18,21 +18,29 @@ Configurations, each in a fresh process, one at a time (``--threads`` intra-op t
   operations) plus the static metrics;
 * ``official``: NeuroBench 2.3.0 ``Benchmark.run`` with the same metrics (if installed).
 
-Reported: median wall time of ``--repeats`` full passes after one warm-up pass, the ratio
-to ``plain``, and the peak RSS of the process (``ru_maxrss``). Run:
+Timing: all configurations of a model run in one process on separate copies of the model,
+interleaved round-robin (robust to load changes on a shared machine); one warm-up round,
+then ``--repeats`` rounds; reported are the median pass time and the median over rounds of
+each configuration's time divided by ``plain``'s time in the same round. Every harness
+pass is a full :func:`eventbench.bench.run` (static metrics, provenance, fingerprint
+included). Memory (``--memory-steps``): one pass per configuration in a fresh process, peak
+RSS above the RSS after building data and model. Run:
 
-    .venv/bin/python benchmarks/harness_overhead.py --steps 250 --batches 4
+    .venv/bin/python benchmarks/harness_overhead.py --steps 250 --batches 4 --threads 1 \
+        --memory-steps 250,1000
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,10 +53,10 @@ N_IN, N_HID, N_OUT, BATCH = 700, 256, 20, 32
 def make_data(steps: int, batches: int) -> list[tuple[Tensor, Tensor]]:
     """NeuroBench-layout batches ``([B, T, 700] spikes, [B] labels)``."""
     rng = np.random.default_rng(0)
-    xs = np.stack([rng.random((steps, N_IN), dtype=np.float32) < 0.012 for _ in range(BATCH * batches)])
-    ys = np.random.default_rng(1).integers(0, N_OUT, BATCH * batches)
-    x = torch.from_numpy(xs.astype(np.float32))
-    y = torch.from_numpy(ys)
+    x = torch.empty(BATCH * batches, steps, N_IN)  # filled per sample: no large transient
+    for i in range(BATCH * batches):
+        x[i] = torch.from_numpy(rng.random((steps, N_IN), dtype=np.float32) < 0.012)
+    y = torch.from_numpy(np.random.default_rng(1).integers(0, N_OUT, BATCH * batches))
     return [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(batches)]
 
 
@@ -81,12 +89,20 @@ def time_sum_argmax(preds: Tensor) -> Tensor:
     return preds.sum(1).argmax(1)
 
 
-def worker(kind: str, config: str, steps: int, batches: int, repeats: int, threads: int) -> dict[str, Any]:
-    torch.set_num_threads(threads)
-    data = _Loader(make_data(steps, batches))
-    net = make_model(kind)
-    times: list[float] = []
+METRICS = [
+    "footprint",
+    "parameter_count",
+    "connection_sparsity",
+    "accuracy",
+    "activation_sparsity",
+    "activation_sparsity_by_layer",
+    "synaptic_operations",
+]
 
+
+def make_runner(kind: str, config: str, data: _Loader) -> Callable[[], dict[str, Any] | None]:
+    """A closure running one full pass of ``config`` on its own copy of the model."""
+    net = make_model(kind)
     if config in ("plain", "exact", "neurobench"):
         import eventbench.bench as eb
 
@@ -94,118 +110,155 @@ def worker(kind: str, config: str, steps: int, batches: int, repeats: int, threa
             eb.SNNTorchModel(net, input_events=True) if kind == "snn" else eb.TorchModel(net)
         )
         adapter.prepare(None)
-        metrics = [
-            "footprint",
-            "parameter_count",
-            "connection_sparsity",
-            "accuracy",
-            "activation_sparsity",
-            "activation_sparsity_by_layer",
-            "synaptic_operations",
-        ]
-        if kind == "snn":
-            metrics += ["membrane_updates", "neuron_operations"]
-        task = eb.Task("shd-shaped", data, postprocessors=(time_sum_argmax,), dataset_len=len(data.dataset))
-        result: Any = None
-        for i in range(repeats + 1):
-            t0 = time.perf_counter()
-            if config == "plain":
+        metrics = METRICS + (["membrane_updates", "neuron_operations"] if kind == "snn" else [])
+        task = eb.Task(
+            "shd-shaped", data, postprocessors=(time_sum_argmax,), dataset_len=len(data.dataset)
+        )
+        if config == "plain":
+
+            def plain() -> dict[str, Any] | None:
                 with torch.no_grad():
                     for x, y in data:
                         preds = time_sum_argmax(adapter(x))
                         _ = (preds == y).sum().item()
-            else:
-                result = eb.run(task, adapter, mode=config, metrics=metrics)  # type: ignore[arg-type]
-            if i:
-                times.append(time.perf_counter() - t0)
-        summary = None if result is None else {
-            "synops": result.metrics["synaptic_operations"],
-            "activation_sparsity": result.metrics["activation_sparsity"],
-        }
-    else:
-        from neurobench.benchmarks import Benchmark
-        from neurobench.metrics.static import ConnectionSparsity, Footprint, ParameterCount
-        from neurobench.metrics.workload import (
-            ActivationSparsity,
-            ActivationSparsityByLayer,
-            ClassificationAccuracy,
-            MembraneUpdates,
-            NeuronOperations,
-            SynapticOperations,
-        )
-        from neurobench.models import SNNTorchModel, TorchModel
+                return None
 
-        model = SNNTorchModel(net) if kind == "snn" else TorchModel(net)
-        workload: list[Any] = [
-            ClassificationAccuracy,
-            ActivationSparsity,
-            ActivationSparsityByLayer,
-            SynapticOperations,
-        ]
-        if kind == "snn":
-            workload += [MembraneUpdates, NeuronOperations]
-        bench = Benchmark(
-            model, data, [], [time_sum_argmax], [[Footprint, ParameterCount, ConnectionSparsity], workload]
-        )
-        res: dict[str, Any] = {}
-        for i in range(repeats + 1):
+            return plain
+
+        def ours() -> dict[str, Any] | None:
+            r = eb.run(task, adapter, mode=config, metrics=metrics)  # type: ignore[arg-type]
+            return {"synops": r.metrics["synaptic_operations"], "act_sp": r.metrics["activation_sparsity"]}
+
+        return ours
+
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity, Footprint, ParameterCount
+    from neurobench.metrics.workload import (
+        ActivationSparsity,
+        ActivationSparsityByLayer,
+        ClassificationAccuracy,
+        MembraneUpdates,
+        NeuronOperations,
+        SynapticOperations,
+    )
+    from neurobench.models import SNNTorchModel, TorchModel
+
+    model = SNNTorchModel(net) if kind == "snn" else TorchModel(net)
+    workload: list[Any] = [ClassificationAccuracy, ActivationSparsity, ActivationSparsityByLayer, SynapticOperations]
+    if kind == "snn":
+        workload += [MembraneUpdates, NeuronOperations]
+    bench = Benchmark(model, data, [], [time_sum_argmax], [[Footprint, ParameterCount, ConnectionSparsity], workload])
+
+    def official() -> dict[str, Any] | None:
+        res = bench.run(quiet=True)
+        return {"synops": res["SynapticOperations"], "act_sp": res["ActivationSparsity"]}
+
+    return official
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """Resident set size now (Linux ``/proc``; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def worker(kind: str, configs: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Time ``configs`` interleaved (round-robin) in this process; ratios per round."""
+    torch.set_num_threads(args.threads)
+    data = _Loader(make_data(args.steps, args.batches))
+    runners = {c: make_runner(kind, c, data) for c in configs}
+    times: dict[str, list[float]] = {c: [] for c in configs}
+    summary: dict[str, Any] = {}
+    for rnd in range(args.repeats + 1):
+        for c in configs:
             t0 = time.perf_counter()
-            res = bench.run(quiet=True)
-            if i:
-                times.append(time.perf_counter() - t0)
-        summary = {"synops": res["SynapticOperations"], "activation_sparsity": res["ActivationSparsity"]}
-    return {
-        "kind": kind,
-        "config": config,
-        "median_s": statistics.median(times),
-        "times_s": times,
-        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "summary": summary,
-    }
+            out = runners[c]()
+            if rnd:
+                times[c].append(time.perf_counter() - t0)
+            if out is not None:
+                summary[c] = out
+    ratios = {
+        c: statistics.median(t / p for t, p in zip(times[c], times["plain"], strict=True))
+        for c in configs
+    } if "plain" in configs else {}
+    return {"kind": kind, "times_s": times, "median_s": {c: statistics.median(v) for c, v in times.items()},
+            "ratio_vs_plain": ratios, "summary": summary}
+
+
+def memory_worker(kind: str, config: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of one pass of ``config`` in a fresh process, minus the RSS just before it
+    (data and model built, garbage collected), in MB."""
+    torch.set_num_threads(args.threads)
+    data = _Loader(make_data(args.steps, args.batches))
+    runner = make_runner(kind, config, data)
+    gc.collect()
+    before = current_rss_mb()
+    runner()
+    return {"kind": kind, "config": config, "steps": args.steps, "extra_peak_rss_mb": peak_rss_mb() - before}
+
+
+def _sub(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+    cmd = [
+        sys.executable, __file__, *extra, "--steps", str(args.steps), "--batches", str(args.batches),
+        "--repeats", str(args.repeats), "--threads", str(args.threads),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(extra)} failed:\n{proc.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=250, help="time steps T")
     ap.add_argument("--batches", type=int, default=4, help="batches of 32 per pass")
-    ap.add_argument("--repeats", type=int, default=3, help="timed passes after one warm-up")
+    ap.add_argument("--repeats", type=int, default=5, help="timed rounds after one warm-up round (0: no timing)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="snn,ann")
     ap.add_argument("--configs", default="plain,exact,neurobench,official")
+    ap.add_argument("--memory-steps", default="", help="comma-separated T values for the memory phase")
     ap.add_argument("--json", help="write all measurements to this file")
-    ap.add_argument("--worker", nargs=2, metavar=("MODEL", "CONFIG"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--memory-worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    configs = args.configs.split(",")
     if args.worker:
-        out = worker(args.worker[0], args.worker[1], args.steps, args.batches, args.repeats, args.threads)
-        print(json.dumps(out))
+        print(json.dumps(worker(args.worker, configs, args)))
         return
-    rows: list[dict[str, Any]] = []
-    for kind in args.models.split(","):
-        base: float | None = None
-        for config in args.configs.split(","):
-            cmd = [
-                sys.executable, __file__, "--worker", kind, config,
-                "--steps", str(args.steps), "--batches", str(args.batches),
-                "--repeats", str(args.repeats), "--threads", str(args.threads),
-            ]  # fmt: skip
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{kind}/{config}: failed\n{proc.stderr[-2000:]}")
-                continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            if config == "plain":
-                base = r["median_s"]
-            r["ratio_vs_plain"] = r["median_s"] / base if base else None
-            rows.append(r)
-            ratio = f"{r['ratio_vs_plain']:.2f}x" if r["ratio_vs_plain"] else "-"
-            print(
-                f"{kind:4s} {config:11s} {r['median_s']:8.3f} s  {ratio:>7s}  "
-                f"peak RSS {r['max_rss_mb']:7.0f} MB  {r['summary'] or ''}",
-                flush=True,
-            )
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args.memory_worker[0], args.memory_worker[1], args)))
+        return
+    report: dict[str, Any] = {"args": vars(args), "torch": torch.__version__, "timing": [], "memory": []}
+    print(f"T={args.steps}, {args.batches} batches of {BATCH}, {args.threads} thread(s); "
+          f"median of {args.repeats} interleaved rounds")
+    for kind in args.models.split(",") if args.repeats > 0 else []:
+        r = _sub(args, "--worker", kind, "--configs", args.configs)
+        report["timing"].append(r)
+        for c in configs:
+            ratio = r["ratio_vs_plain"].get(c)
+            print(f"{kind:4s} {c:11s} {r['median_s'][c]:8.3f} s  "
+                  f"{'' if ratio is None else f'{ratio:5.2f}x plain'}  {r['summary'].get(c, '')}", flush=True)
+    for steps in [int(t) for t in args.memory_steps.split(",") if t]:
+        margs = argparse.Namespace(**{**vars(args), "steps": steps})
+        for kind in args.models.split(","):
+            for c in configs:
+                m = _sub(margs, "--memory-worker", kind, c)
+                report["memory"].append(m)
+                print(f"memory T={steps:5d} {kind:4s} {c:11s} +{m['extra_peak_rss_mb']:7.1f} MB peak RSS", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "torch": torch.__version__, "rows": rows}, f, indent=2)
+            json.dump(report, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh dev
 # Parity tests compare against the official packages (never dependencies of eventbench itself).
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-peers.txt
+# neurobench declares torchaudio, which would replace torch: it is installed without its deps
+# (requirements-peers.txt lists what it imports).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-peers-nodeps.txt
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

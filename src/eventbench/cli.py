@@ -154,7 +154,8 @@ def _prepare(
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else 120  # files and pipes get full tables
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def _fmt(v: float | None, digits: int = 4) -> str:

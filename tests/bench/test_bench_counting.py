@@ -172,7 +172,8 @@ def test_cells_without_state(gen: torch.Generator) -> None:
     net = nn.Sequential(rnn_cell)
     with torch.no_grad(), Collector(net, "neurobench") as col:
         net(x)
-        nb = col.end_batch(5)
+        with pytest.warns(eb.BenchWarning, match="without a state"):
+            nb = col.end_batch(5)
     # NeuroBench would count sample 0 only; here every sample, and a note says so
     e_all, _ = brute_linear_ops(x, rnn_cell.weight_ih)
     assert nb.ops["0"].effective_macs == e_all
@@ -235,3 +236,59 @@ def test_root_layer_counts_in_exact_mode_only() -> None:
         nb = eb.run(task, lin, mode="neurobench", metrics=["synaptic_operations"])
     assert any("connection layer" in str(w.message) for w in rec)
     assert nb.metrics["synaptic_operations"] is None
+
+
+def _held_elements(obj: object, depth: int = 0, seen: set[int] | None = None) -> int:
+    """Tensor elements reachable from a collector's attributes (containers and counters)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 4:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, Tensor):
+        return obj.numel()
+    if isinstance(obj, nn.Module):
+        return 0  # the model's own tensors
+    if isinstance(obj, dict):
+        return sum(_held_elements(v, depth + 1, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple, set)):
+        return sum(_held_elements(v, depth + 1, seen) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_held_elements(v, depth + 1, seen) for v in vars(obj).values())
+    return 0
+
+
+def test_collector_memory_does_not_grow_with_steps() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.GRUCell(20, 10), nn.Linear(10, 4))
+    held = []
+    for steps in (5, 200):
+        with torch.no_grad(), Collector(net, "exact") as col:
+            h = torch.zeros(8, 10)
+            for _ in range(steps):
+                z = net[1](net[0](torch.randn(8, 30)))
+                h = net[2](z, h)
+                net[3](h)
+            held.append(_held_elements(col))
+            ops = col.end_batch(8).ops
+        assert ops["0"].calls == steps
+    assert held[0] == held[1] > 0
+
+
+def test_large_inputs_use_chunked_reductions_exactly(gen: torch.Generator) -> None:
+    """Inputs above the chunk size (2**20 elements) take the chunked float path."""
+    net = nn.Sequential(nn.Linear(600, 7), nn.ReLU())
+    with torch.no_grad():
+        net[0].weight[:, ::3] = 0
+    x = torch.relu(torch.randn(2100, 600, generator=gen))
+    with torch.no_grad(), Collector(net, "exact") as col:
+        out = net(x)
+        counts = col.end_batch(2100)
+    eff, dense = brute_linear_ops(x, net[0].weight)
+    assert (counts.ops["0"].effective_macs, counts.ops["0"].dense) == (eff, dense)
+    big = torch.relu(torch.randn(1100, 1000, generator=gen))  # activation count, chunked too
+    relu = nn.Sequential(nn.ReLU())
+    with torch.no_grad(), Collector(relu, "exact") as col2:
+        relu(big)
+        act = col2.end_batch(1100).activations["0"]
+    assert act == (int((big != 0).sum()), big.numel())
+    assert counts.activations["1"] == (int((out != 0).sum()), out.numel())

@@ -195,3 +195,35 @@ def test_cuda_counts_equal_cpu_counts() -> None:
     gpu = eb.run(eb.Task("t", dl, postprocessors=(eb.argmax,)), net, metrics=names, device="cuda")
     assert gpu.metrics == cpu.metrics
     assert gpu.provenance.device.startswith("cuda:0")
+
+
+@pytest.mark.peers
+def test_snntorch_layouts_and_custom_forward_agree() -> None:
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), snn.Leaky(beta=0.8, init_hidden=True, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(4)
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(8, 12, 6, generator=g) < 0.3).float()  # [B, T, F]
+    y = torch.randint(0, 5, (8,), generator=g)
+    names = ["accuracy", "activation_sparsity", "synaptic_operations", "membrane_updates"]
+    bt = eb.run(eb.Task("t", loader(x, y, 4), postprocessors=(eb.choose_max_count,)),
+                eb.SNNTorchModel(net, input_events=True), metrics=names)
+    tb_data = [(x[i : i + 4].transpose(0, 1), y[i : i + 4]) for i in (0, 4)]  # [T, B, F]
+    tb = eb.run(eb.Task("t", tb_data, postprocessors=(eb.choose_max_count,), batch_dim=1),
+                eb.SNNTorchModel(net, input_events=True, time_dim=0), metrics=names)
+    assert tb.metrics == bt.metrics
+
+    class Looped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, xt: Tensor) -> Tensor:  # [T, B, F] -> [T, B, N] spikes
+            snn.utils.reset(self.net)
+            return torch.stack([self.net(s)[0] for s in xt])
+
+    cf = eb.run(eb.Task("t", tb_data, postprocessors=(eb.choose_max_count,), batch_dim=1),
+                eb.SNNTorchModel(Looped(), custom_forward=True, input_events=True), metrics=names)
+    assert cf.metrics == bt.metrics

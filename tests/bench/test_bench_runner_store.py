@@ -162,3 +162,10 @@ def test_plots(tmp_path: Path, suffix: str) -> None:
     assert fp.stat().st_size > 1000
     with pytest.raises(ValueError, match=r"png or \.svg"):
         eb.plot_tradeoff(rs, tmp_path / "x.pdf")
+
+
+def test_default_store_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTBENCH_STORE", str(tmp_path / "env.sqlite"))
+    r = small_run(store=True)
+    assert eb.ResultStore().get(r.run_id) == r
+    assert (tmp_path / "env.sqlite").exists()

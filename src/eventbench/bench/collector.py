@@ -13,8 +13,9 @@ Layer discovery follows the mode:
   and activation layers are keyed by their *local* child name (same names in different blocks
   merge in the by-layer sparsity).
 * ``exact``: the root is inspected too and layers are keyed by qualified name
-  (``named_modules``). Leaf modules that hold parameters but are neither connection layers,
-  activations nor normalisation layers are reported as unsupported (with a warning).
+  (``named_modules``). Modules that hold parameters directly but are neither connection
+  layers, activations nor normalisation layers (e.g. ``nn.Embedding``, a module using its
+  weights functionally) are reported as unsupported (with a warning).
 """
 
 from __future__ import annotations
@@ -138,11 +139,12 @@ def plan_hooks(
             elif isinstance(mod, act):
                 acts.append((key, key, mod))
                 # connection layers inside a spiking neuron (snnTorch RLeaky) still count
-            elif not list(mod.children()) and isinstance(mod, NORMALISATION_TYPES):
+            elif isinstance(mod, NORMALISATION_TYPES):
                 continue
-            elif not list(mod.children()) and any(True for _ in mod.parameters(recurse=False)):
+            elif any(True for _ in mod.parameters(recurse=False)):
                 unsupported[key] = (
-                    f"{type(mod).__name__} holds parameters but its operations are not counted"
+                    f"{type(mod).__name__} holds parameters used outside a supported layer; "
+                    "their operations are not counted"
                 )
     spk_types = tuple(spiking_types)
     spiking = tuple((q, m) for q, _, m in acts if spk_types and isinstance(m, spk_types))
@@ -150,17 +152,24 @@ def plan_hooks(
 
 
 _F32_EXACT = 1 << 24
+_SMALL = 1 << 16  # below this, one count_nonzero kernel beats the vectorised float path
+_CHUNK = 1 << 20  # elements per temporary
 
 
 def _count_nonzero(t: Tensor) -> Tensor:
-    """Non-zero elements as a 0-d float64 tensor (exact), without a host sync.
+    """Non-zero elements as a 0-d tensor (exact), without a host sync.
 
-    ``sign(|t|)`` summed in float32 is vectorised and exact below 2**24 elements; larger
-    tensors use ``count_nonzero``.
+    Large float tensors: ``sign(|t|)`` summed (vectorised, exact below 2**24 elements);
+    small or huge ones: ``count_nonzero``.
     """
-    if t.is_floating_point() and t.numel() < _F32_EXACT:
-        return torch.sign(t).abs_().sum().to(torch.float64)
-    return torch.count_nonzero(t).to(torch.float64)
+    n = t.numel()
+    if t.is_floating_point() and _SMALL <= n < _F32_EXACT:
+        flat = t.reshape(-1)
+        total = torch.sign(flat[:_CHUNK]).abs_().sum(dtype=torch.float64)
+        for start in range(_CHUNK, n, _CHUNK):  # bounded temporaries
+            total += torch.sign(flat[start : start + _CHUNK]).abs_().sum(dtype=torch.float64)
+        return total
+    return torch.count_nonzero(t)
 
 
 def _spike_output(module: nn.Module, output: Any) -> Tensor:
@@ -272,7 +281,7 @@ class Collector:
             nz = _count_nonzero(out)
             acc = self._act_nz.get(name)
             if acc is None:
-                self._act_nz[name] = nz
+                self._act_nz[name] = nz.to(torch.float64)
             else:
                 acc.add_(nz)
             self._act_numel[name] += out.numel()
@@ -318,12 +327,13 @@ class Collector:
         for name, counter in self._counters.items():
             counts.ops[name] = counter.flush()
             for note in counter.notes:
-                if note == "stateless-call":
-                    self.unsupported.setdefault(
-                        f"{name}:stateless-call",
+                key = f"{name}:{note}"
+                if note == "stateless-call" and key not in self.unsupported:
+                    self.unsupported[key] = (
                         "called without a state: NeuroBench 2.3.0 crashes (LSTM/GRU cells) or "
-                        "counts sample 0 only (RNNCell); counted here with the zero state",
+                        "counts sample 0 only (RNNCell); counted here with the zero state"
                     )
+                    warn(f"layer {name!r}: {self.unsupported[key]}")
         keys = {q: k for q, k, _ in self.plan.activations}
         for name, numel in self._act_numel.items():
             nz_t = self._act_nz.pop(name, None)

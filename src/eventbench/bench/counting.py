@@ -16,7 +16,9 @@ Definitions (all counts are integers; the harness divides them by the samples se
 * **Effective** operations: pairs whose weight *and* input element are both non-zero:
   ``sum_i nnz_i(x) * fanout_i`` with ``fanout_i`` the non-zero weights reading input ``i``.
   This is NeuroBench's definition; we evaluate it as a dot product with a cached fan-out
-  instead of replaying the layer on binarised copies.
+  instead of replaying the layer on binarised copies. (NeuroBench sums the replayed float32
+  output, so above 2**24 pairs in one layer call its count can be off by float rounding;
+  ours is the exact integer in both modes.)
 * **MAC vs AC.** ``neurobench`` mode decides per layer *call* by value: a call whose input
   elements all lie in {-1, 0, 1} is accumulate-only (AC), any other value makes the whole call
   MACs (NeuroBench 2.3.0). ``exact`` mode decides by *declared encoding*: a layer declared
@@ -95,6 +97,19 @@ def _as_int(t: Tensor) -> int:
     return int(v)
 
 
+_SMALL = 1 << 16
+_CHUNK = 1 << 20  # elements per temporary when reducing large inputs
+
+
+def _row_chunks(x: Tensor, lead_dims: int) -> tuple[Tensor, ...]:
+    """Split ``x`` along dim 0 into pieces of about :data:`_CHUNK` elements."""
+    if lead_dims != 1 or x.numel() <= _CHUNK or x.shape[0] < 2:
+        return (x,)
+    per_row = max(1, x.numel() // x.shape[0])
+    rows = max(1, _CHUNK // per_row)
+    return tuple(x[i : i + rows] for i in range(0, x.shape[0], rows))
+
+
 def _is_ternary(x: Tensor) -> Tensor:
     """0-d bool tensor: every element of ``x`` is -1, 0 or 1 (NeuroBench's 'spiking' test)."""
     if x.numel() == 0:
@@ -136,26 +151,39 @@ class _FeatureAccumulator:
         self.ac = torch.zeros(shape, dtype=torch.float64, device=device)
         self.used_mac = False
         self.used_ac = False
+        self.split = False
 
     def add(self, x: Tensor, lead_dims: int, mode: Mode, encoding: Encoding) -> None:
         if not x.is_floating_point():
             x = x.to(torch.float32)
-        dims = tuple(range(lead_dims))
+        dims = (0,) if lead_dims == 1 else tuple(range(lead_dims))
         if mode == "neurobench":
-            nz = torch.sign(x).abs_()
-            # ternary iff |x| equals its non-zero indicator everywhere (NeuroBench's test)
-            spiking = (x.abs().sub_(nz).abs_().amax() == 0) if x.numel() else torch.tensor(True)
-            nz_sum = nz.sum(dim=dims) if dims else nz
-            self.ac.add_(nz_sum * spiking)
-            self.mac.add_(nz_sum * torch.logical_not(spiking))
-            self.used_mac = self.used_ac = True
+            # ternary iff |x| equals its non-zero indicator everywhere (NeuroBench's test);
+            # ``ac`` holds every effective pair, ``mac`` the non-ternary calls' share
+            nz_sum: Tensor | None = None
+            graded: Tensor | None = None
+            for part in _row_chunks(x, lead_dims):
+                nz = torch.sign(part).abs_()
+                g = (part.abs() != nz).any()
+                s = nz.sum(dim=dims) if dims else nz
+                nz_sum = s if nz_sum is None else nz_sum.add_(s)
+                graded = g if graded is None else graded.logical_or_(g)
+            assert nz_sum is not None and graded is not None
+            self.ac.add_(nz_sum)
+            self.mac.add_(nz_sum * graded)
+            self.used_mac = self.used_ac = self.split = True
         elif encoding == "ac":
             mag = x.abs()
             self.ac.add_(mag.sum(dim=dims) if dims else mag)
             self.used_ac = True
         else:
-            nz = torch.sign(x).abs_()
-            self.mac.add_(nz.sum(dim=dims) if dims else nz)
+            if not dims:
+                self.mac.add_(torch.sign(x).abs_())
+            elif x.numel() < _SMALL:  # fewer kernel launches for per-step tensors
+                self.mac.add_(torch.count_nonzero(x, dim=dims))
+            else:  # vectorised float path, in row chunks: bounded temporaries, cache-friendly
+                for part in _row_chunks(x, lead_dims):
+                    self.mac.add_(torch.sign(part).abs_().sum(dim=dims))
             self.used_mac = True
 
     def drain(self, fanout: Tensor) -> tuple[int, int]:
@@ -168,9 +196,11 @@ class _FeatureAccumulator:
         f = fanout.to(torch.float64)
         macs = _as_int((self.mac * f).sum()) if self.used_mac else 0
         acs = _as_int((self.ac * f).sum()) if self.used_ac else 0
+        if self.split:  # neurobench mode: ``ac`` accumulated all pairs, ``mac`` the MAC part
+            acs -= macs
         self.mac.zero_()
         self.ac.zero_()
-        self.used_mac = self.used_ac = False
+        self.used_mac = self.used_ac = self.split = False
         return macs, acs
 
 
@@ -186,11 +216,13 @@ class LinearCounter(LayerCounter):
     def observe(self, args: tuple[Any, ...], output: Any) -> None:
         x = args[0]
         n_in = self.module.in_features
-        if self._acc is None:
-            self._acc = _FeatureAccumulator((n_in,), x.device)
-        x2 = x.reshape(-1, n_in)
-        self._acc.add(x2, 1, self.mode, self.encoding)
-        self.dense += x2.shape[0] * n_in * self.module.out_features
+        acc = self._acc
+        if acc is None:
+            acc = self._acc = _FeatureAccumulator((n_in,), x.device)
+        if x.dim() != 2:
+            x = x.reshape(-1, n_in)
+        acc.add(x, 1, self.mode, self.encoding)
+        self.dense += x.shape[0] * n_in * self.module.out_features
         self.calls += 1
 
     def flush(self) -> LayerOps:
@@ -228,7 +260,9 @@ class ConvCounter(LayerCounter):
     The effective count of a call is ``<nnz(x) summed over the batch, K>`` where
     ``K[c, p]`` is the number of (non-zero weight, output position) pairs reading input
     element ``(c, p)``: the adjoint of the binarised convolution applied to an all-ones
-    output, computed once per input shape (and weight version) with autograd in float64.
+    output, computed with autograd in float64 from the current weights at each flush (the
+    dense count, weight-independent, is cached per input shape). Per call only the
+    non-zeros of the input are summed over the batch.
     """
 
     module: ConvModule

@@ -175,7 +175,7 @@ class SNNTorchModel(TorchModel):
     """snnTorch network stepped over time, like NeuroBench's ``SNNTorchModel``.
 
     Input ``[B, T, ...]`` (``time_dim=1``, NeuroBench's layout) or ``[T, B, ...]``
-    (``time_dim=0``); the state is reset before every batch (``net.reset()`` if defined, else
+    (``time_dim=0``, then use ``Task(batch_dim=1)``); the state is reset before every batch (``net.reset()`` if defined, else
     ``snntorch.utils.reset``); ``net(x_t)`` may return spikes or a tuple whose first element
     is the spikes; predictions are the stacked spikes ``[B, T, ...]``. With
     ``custom_forward=True`` predictions are ``net(inputs).transpose(0, 1)``.

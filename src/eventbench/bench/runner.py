@@ -9,6 +9,7 @@ in ``RunResult.unsupported`` and a :class:`~eventbench.bench._common.BenchWarnin
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import logging
 import platform
@@ -123,8 +124,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """Commit of the checkout containing this package (``+dirty`` if modified), else None."""
+    """Commit of the checkout containing this package (``+dirty`` if modified), else None.
+
+    Read once per process (the code that runs is the code imported at start-up).
+    """
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(
@@ -202,7 +207,7 @@ def run(
     metrics: Sequence[str] | None = None,
     device: str | torch.device | None = None,
     seed: int | None = 0,
-    store: ResultStore | str | Path | None = None,
+    store: ResultStore | str | Path | bool | None = None,
     max_batches: int | None = None,
     fingerprint: Fingerprint = "fast",
     execution_rate_hz: float | None = None,
@@ -222,8 +227,10 @@ def run(
             :func:`default_metrics`.
         device: where to run (the network and every batch tensor are moved there).
         seed: seeds ``torch`` before the run (None: leave the RNG alone).
-        store: a :class:`~eventbench.bench.store.ResultStore` or a path to an SQLite file;
-            the result is added to it.
+        store: a :class:`~eventbench.bench.store.ResultStore`, a path to an SQLite file, or
+            ``True`` for the default store (``$EVENTBENCH_STORE`` or
+            ``eventbench-results/results.sqlite``); the result is added to it. Default: not
+            stored.
         max_batches: stop after this many batches (the result says how many samples ran).
         fingerprint: data fingerprint kind (``"fast"``, ``"full"``, ``"none"``); a task's
             declared ``data_fingerprint`` takes precedence.
@@ -351,10 +358,13 @@ def run(
         provenance=prov,
         tags={**task.tags, **(tags or {})},
     )
-    if store is not None:
+    if store is not None and store is not False:
         from eventbench.bench.store import ResultStore
 
-        st = store if isinstance(store, ResultStore) else ResultStore(store)
+        if isinstance(store, ResultStore):
+            st = store
+        else:
+            st = ResultStore(None if store is True else store)
         st.add(result)
     log.info("benchmarked %s on %s (%s): %d samples in %.3f s", adapter.name, task.name, mode, samples, wall)
     return result

@@ -307,5 +307,6 @@ def check_input(x: Tensor, spec: NetworkSpec, dtype: torch.dtype) -> None:
         )
     if x.dtype != dtype:
         raise ValueError(f"input dtype {x.dtype} does not match the network dtype {dtype}")
-    if not bool(torch.isfinite(x).all()) or bool((x < 0).any()):
+    # reductions only: no temporary of the input's size
+    if x.numel() and (not bool(torch.isfinite(x.sum())) or float(x.min()) < 0.0):
         raise ValueError("input spike counts must be finite and non-negative")

@@ -6,7 +6,6 @@ Each task lives in its own module (``eventbench.tasks.yinyang`` ...) and defines
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -169,8 +168,3 @@ def window_split(ds: DenseDataset, length: int, stride: int, max_windows: int | 
     x = torch.from_numpy(np.ascontiguousarray(ds.inputs, dtype=np.float32))[idx]
     y = torch.from_numpy(np.ascontiguousarray(ds.targets, dtype=np.float32))[idx]
     return TensorSplit(name=ds.name, x=x, y=y, data_fingerprint=ds.fingerprint())
-
-
-def replace_data(recipe: Recipe, **changes: object) -> Recipe:
-    """``recipe`` with fields of its data section replaced."""
-    return dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, **changes))

@@ -21,13 +21,21 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, Normal, RateRegulariser
-from eventbench.core import SurrogateBPTT
+from eventbench.bench.result import RunResult
+from eventbench.core import (
+    SNN,
+    LayerSpec,
+    LIFParams,
+    NetworkSpec,
+    Normal,
+    RateRegulariser,
+    SurrogateBPTT,
+)
 from eventbench.readout import (
     AvgVoltage,
     CrossEntropy,
@@ -63,8 +71,6 @@ from eventbench.train.data import Split
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner
 from eventbench.train.loop import BEST, History, TrainConfig, evaluate, fit
 from eventbench.train.schedules import LRSchedule
-
-from eventbench.bench.result import RunResult
 
 __all__ = [
     "Built",
@@ -138,6 +144,12 @@ def _readout_for(recipe: Recipe) -> Readout:
 
 
 def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
+    # the engine's Loss protocol declares ``readout_kinds`` as a plain (settable) attribute,
+    # which frozen dataclasses do not match structurally; the losses are Loss in substance.
+    return cast(Loss, _make_loss(recipe, duration_s))
+
+
+def _make_loss(recipe: Recipe, duration_s: float) -> object:
     t = recipe.train
     if t.loss == "ce":
         return CrossEntropy(weight=t.ce_weight)
@@ -246,8 +258,19 @@ def build(recipe: Recipe, data: TaskData) -> Built:
     learner = SNNLearner(
         net_snn, _loss_for(recipe, spec_snn.duration_s), data.objective, t.lift_silent
     )
-    desc = {"kind": "snn", "spec": describe(spec_snn), "readout": type(readout).__name__}
+    desc = {"kind": "snn", "spec": _architecture(spec_snn), "readout": type(readout).__name__}
     return Built(learner, desc, "snn")
+
+
+def _architecture(spec: NetworkSpec) -> dict[str, Any]:
+    """The spec's description without the weight initialisations (which do not change what a
+    checkpoint's weights mean)."""
+    d: dict[str, Any] = describe(spec)
+    d.pop("init_out", None)
+    for layer in d["hidden"]:
+        layer.pop("init_ff", None)
+        layer.pop("init_rec", None)
+    return d
 
 
 def train_config(recipe: Recipe) -> TrainConfig:

@@ -1,7 +1,13 @@
 """Training: a loop for EventBench SNNs (EventProp or surrogate BPTT) and conventional networks."""
 
 from eventbench.train.baselines import BaselineSpec, GRUBaseline, MLPBaseline, build_baseline
-from eventbench.train.callbacks import BatchProgress, Callback, LogCallback, RichProgress, TrainStart
+from eventbench.train.callbacks import (
+    BatchProgress,
+    Callback,
+    LogCallback,
+    RichProgress,
+    TrainStart,
+)
 from eventbench.train.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,

@@ -103,8 +103,13 @@ class RichProgress(Callback):
         self._epochs = 0
 
     def __enter__(self) -> RichProgress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),

@@ -26,7 +26,10 @@ __all__ = ["BinnedSplit", "Split", "TensorSplit"]
 class Split(Protocol):
     """A data split with random access by sample index."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Split name, e.g. ``"yinyang/test"``."""
+        ...
 
     def __len__(self) -> int:
         """Number of samples."""

@@ -377,7 +377,7 @@ def _train_epoch(
                 f"loss became {float(out.loss)} at epoch {epoch + 1}, batch {b + 1}; "
                 "lower the learning rate"
             )
-        out.loss.backward()
+        torch.autograd.backward(out.loss)
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
         opt.step()

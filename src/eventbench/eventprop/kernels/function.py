@@ -419,7 +419,7 @@ class KernelRecord(ForwardRecord):
 
 class _KernelEventPropFn(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         cfg: EventPropConfig,
         record: KernelRecord,
@@ -470,5 +470,7 @@ def kernel_eventprop_forward(
     if reason is not None:
         raise ValueError(f"EventProp backend 'cpu-kernel' cannot run this call: {reason}")
     record = KernelRecord()
-    value, fired = _KernelEventPropFn.apply(cfg, record, net, x.contiguous(), *_flatten(net))
+    value, fired = _KernelEventPropFn.apply(  # type: ignore[no-untyped-call]
+        cfg, record, net, x.contiguous(), *_flatten(net)
+    )
     return value, fired, record

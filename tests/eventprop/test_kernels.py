@@ -1,0 +1,392 @@
+"""The compiled CPU kernels equal the float64 reference and the torch path, spike for spike.
+
+Shapes are small (numba compiles each kernel once per dtype, cached on disk) but wide enough to
+exercise the kernels' blocked paths: the sparse input scan and the spike mask work on blocks of 8,
+the feedback dot products on 8 partial sums, so every population has a block part and a tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+
+from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, Normal, RateRegulariser
+from eventbench.core.network import SNNOutput
+from eventbench.eventprop import EventProp
+from eventbench.eventprop.reference import from_tensors, reference_eventprop
+from eventbench.readout import (
+    AvgVoltage,
+    CrossEntropy,
+    ExpWeightedVoltage,
+    FirstSpikeCrossEntropy,
+    FirstSpikeTime,
+    MaxVoltage,
+    PerStepCrossEntropy,
+    SigmoidWeightedVoltage,
+    VoltageTrace,
+)
+
+pytest.importorskip("numba")
+
+from eventbench.eventprop.kernels import function as kfn
+
+T_STEPS = 60
+DT = 1e-3
+N_IN = 21
+
+ONE = (LayerSpec(12, init_ff=Normal(0.35, 0.4)),)
+REC = (LayerSpec(19, recurrent=True, init_ff=Normal(0.35, 0.4), init_rec=Normal(0.0, 0.3)),)
+TWO = (
+    LayerSpec(17, recurrent=True, init_ff=Normal(0.35, 0.4), init_rec=Normal(0.0, 0.3)),
+    LayerSpec(9, neuron=LIFParams(tau_mem_s=10e-3, tau_syn_s=10e-3), init_ff=Normal(0.5, 0.4)),
+)
+HIDDEN = [ONE, REC, TWO]
+HIDDEN_IDS = ["ff", "rec", "two"]
+
+Loss = Callable[..., torch.Tensor]
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _spec(hidden: tuple[LayerSpec, ...], kind: str = "li", bias: bool = False) -> NetworkSpec:
+    return NetworkSpec(
+        n_inputs=N_IN,
+        hidden=hidden,
+        n_outputs=3,
+        dt_s=DT,
+        n_steps=T_STEPS,
+        output=LIFParams(tau_mem_s=20e-3, tau_syn_s=5e-3, threshold=0.3),
+        output_kind=kind,  # type: ignore[arg-type]
+        output_bias=bias,
+        init_out=Normal(0.4 if kind == "lif" else 0.0, 0.6),
+    )
+
+
+def _input(batch: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(T_STEPS, batch, N_IN, generator=g) < 0.08).to(dtype)
+    x[3, 0, 2] = 2.0  # a count of two in one bin
+    x[5, -1, N_IN - 1] = 1.0  # the last channel (scan tail)
+    return x
+
+
+def _net(
+    spec: NetworkSpec, readout: object, backend: str, dtype: torch.dtype, seed: int, **kw: object
+) -> SNN:
+    net = SNN(spec, readout, EventProp(backend=backend, **kw), dtype=dtype, seed=seed)  # type: ignore[arg-type]
+    if net.readout_layer.bias is not None:
+        with torch.no_grad():
+            net.readout_layer.bias.copy_(torch.linspace(-0.5, 0.8, spec.n_outputs, dtype=dtype))
+    return net
+
+
+def _run(
+    net: SNN, x: torch.Tensor, loss_fn: Loss, y: torch.Tensor, threads: int = 2
+) -> tuple[SNNOutput, dict[str, torch.Tensor]]:
+    """Forward and backward; the kernels run ``threads`` blocks of samples (torch threads). The
+    torch path runs single-threaded (its tiny ops gain nothing from threads in a test)."""
+    assert isinstance(net.method, EventProp)
+    with _threads(1 if net.method.backend == "torch" else threads):
+        out = net(x)
+        loss_fn(out.readout, y, out.fired).backward()
+    grads = {name: p.grad.detach().clone() for name, p in net.named_parameters() if p.grad is not None}
+    return out, grads
+
+
+def _assert_same_records(a: SNNOutput, b: SNNOutput, rtol: float) -> None:
+    recs_a = [*a.spikes, *([a.output_spikes] if a.output_spikes is not None else [])]
+    recs_b = [*b.spikes, *([b.output_spikes] if b.output_spikes is not None else [])]
+    assert len(recs_a) == len(recs_b)
+    for ra, rb in zip(recs_a, recs_b, strict=True):
+        # same spikes in the same (stamp, sample, neuron) order
+        assert torch.equal(ra.step, rb.step)
+        assert torch.equal(ra.batch, rb.batch)
+        assert torch.equal(ra.neuron, rb.neuron)
+        assert (ra.n_steps, ra.batch_size, ra.n_neurons) == (rb.n_steps, rb.batch_size, rb.n_neurons)
+        assert ra.i_minus_v.dtype == rb.i_minus_v.dtype
+        torch.testing.assert_close(ra.i_minus_v, rb.i_minus_v, rtol=rtol, atol=rtol)
+    assert a.guard_hits == b.guard_hits
+    assert a.input_events == b.input_events
+
+
+def _reference_grads(
+    net: SNN, x: torch.Tensor, out: SNNOutput, loss_fn: Loss, y: torch.Tensor,
+    reg: RateRegulariser | None = None,
+) -> tuple[dict[str, np.ndarray], int]:  # fmt: skip
+    """Gradients of the float64 reference, summed over the samples, and its guard hits."""
+    v = out.readout.detach().double().clone().requires_grad_(True)
+    (gv,) = torch.autograd.grad(loss_fn(v, y, out.fired), [v])
+    ref = from_tensors(net.tensors())
+    kind = net.readout.kind
+    coeff = (
+        net.readout.coefficients(T_STEPS, torch.float64, torch.device("cpu")).numpy()  # type: ignore[union-attr]
+        if kind == "weighted"
+        else None
+    )
+    reg_jump = [reg.adjoint_jump(r.counts()).numpy() for r in out.spikes] if reg is not None else None
+    total: dict[str, np.ndarray] = {}
+    hits = 0
+    eps = net.method.guard_eps  # type: ignore[attr-defined]
+    for b in range(x.shape[1]):
+        g_b = gv[:, b].numpy() if kind == "trace" else gv[b].numpy()
+        res = reference_eventprop(ref, x[:, b].double().numpy(), kind, g_b, coeff, eps, reg_jump)
+        hits += res.guard_hits
+        for k, g in res.grads.items():
+            total[k] = total.get(k, 0) + g
+        for layer, rec in enumerate(out.spikes):
+            mine = rec.batch == b
+            got = sorted(zip(rec.step[mine].tolist(), rec.neuron[mine].tolist(), strict=True))
+            assert got == sorted((s, j) for s, j, _ in res.spikes[layer])
+    out_grads: dict[str, np.ndarray] = {}
+    for k, g in total.items():
+        if k == "w_out":
+            out_grads["readout_layer.w"] = g
+        elif k == "bias":
+            out_grads["readout_layer.bias"] = g
+        else:
+            kind_, idx = k.split(".")
+            out_grads[f"layers.{idx}.{kind_}"] = g
+    return out_grads, hits
+
+
+def _check_against_reference(
+    net: SNN, x: torch.Tensor, out: SNNOutput, grads: dict[str, torch.Tensor], loss_fn: Loss,
+    y: torch.Tensor, reg: RateRegulariser | None = None, rtol: float = 1e-9,
+    atol: float = 1e-12,
+) -> None:  # fmt: skip
+    ref, hits = _reference_grads(net, x, out, loss_fn, y, reg)
+    assert hits == out.guard_hits
+    assert set(ref) == set(grads)
+    for k, g in grads.items():
+        scale = float(np.abs(ref[k]).max())
+        np.testing.assert_allclose(g.double().numpy(), ref[k], rtol=rtol, atol=atol * max(scale, 1.0), err_msg=k)
+
+
+VOLTAGE_READOUTS = [
+    (AvgVoltage(), CrossEntropy()),
+    (ExpWeightedVoltage(), CrossEntropy()),
+    (SigmoidWeightedVoltage(), CrossEntropy()),
+    (MaxVoltage(), CrossEntropy()),
+    (VoltageTrace(), PerStepCrossEntropy()),
+]
+VOLTAGE_IDS = ["avg", "exp", "sigmoid", "max", "perstep"]
+
+
+@pytest.mark.parametrize("hidden", HIDDEN, ids=HIDDEN_IDS)
+@pytest.mark.parametrize(("readout", "loss"), VOLTAGE_READOUTS, ids=VOLTAGE_IDS)
+def test_kernel_equals_reference_and_torch_voltage(hidden, readout, loss) -> None:  # type: ignore[no-untyped-def]
+    x = _input(3, 1)
+    y = torch.tensor([0, 2, 1])
+    spec = _spec(hidden, bias=True)
+    k_out, k_grads = _run(_net(spec, readout, "cpu-kernel", torch.float64, 3), x, loss, y)
+    t_out, t_grads = _run(_net(spec, readout, "torch", torch.float64, 3), x, loss, y)
+    assert sum(r.n_spikes for r in k_out.spikes) > 30  # the case exercises spikes
+    torch.testing.assert_close(k_out.readout, t_out.readout, rtol=1e-12, atol=1e-12)
+    _assert_same_records(k_out, t_out, rtol=1e-12)
+    assert set(k_grads) == set(t_grads)
+    for k in k_grads:
+        torch.testing.assert_close(k_grads[k], t_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+    net = _net(spec, readout, "cpu-kernel", torch.float64, 3)
+    _check_against_reference(net, x, k_out, k_grads, loss, y)
+
+
+def test_kernel_first_spike_with_phantom() -> None:
+    spec = _spec(REC, kind="lif")
+    loss = FirstSpikeCrossEntropy(duration_s=spec.duration_s)
+    x = _input(4, 2)
+    y = torch.tensor([0, 1, 2, 1])
+    outs = []
+    for backend in ("cpu-kernel", "torch"):
+        net = _net(spec, FirstSpikeTime(), backend, torch.float64, 5)
+        with torch.no_grad():
+            net.readout_layer.w[:, 2] = -0.2 * net.readout_layer.w[:, 2].abs()  # output 2 silent
+            net.readout_layer.w[:5, 1] = 0.0
+        outs.append((net, *_run(net, x, loss, y)))
+    (k_net, k_out, k_grads), (_, t_out, t_grads) = outs
+    assert k_out.fired is not None and bool(k_out.fired.any()) and not bool(k_out.fired.all())
+    assert torch.equal(k_out.fired, t_out.fired)  # type: ignore[arg-type]
+    torch.testing.assert_close(k_out.readout, t_out.readout, rtol=0, atol=0)
+    _assert_same_records(k_out, t_out, rtol=1e-12)
+    for k in k_grads:
+        torch.testing.assert_close(k_grads[k], t_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+    _check_against_reference(k_net, x, k_out, k_grads, loss, y)
+
+
+def test_kernel_regulariser_and_guard_hits() -> None:
+    reg = RateRegulariser(nu=2.0, lambda_upper=1e-6, lambda_lower=3e-6)
+    x = _input(3, 4)
+    y = torch.tensor([1, 0, 2])
+    spec = _spec(TWO)
+    probe = _net(spec, ExpWeightedVoltage(), "cpu-kernel", torch.float64, 0)(x)
+    eps = float(probe.spikes[0].i_minus_v.median())  # half of the first layer's crossings hit it
+    loss = CrossEntropy()
+    k_net = _net(spec, ExpWeightedVoltage(), "cpu-kernel", torch.float64, 0, regulariser=reg, guard_eps=eps)
+    k_out, k_grads = _run(k_net, x, loss, y)
+    t_out, t_grads = _run(
+        _net(spec, ExpWeightedVoltage(), "torch", torch.float64, 0, regulariser=reg, guard_eps=eps), x, loss, y
+    )
+    assert k_out.guard_hits > 0
+    _assert_same_records(k_out, t_out, rtol=1e-12)
+    for k in k_grads:
+        torch.testing.assert_close(k_grads[k], t_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+    _check_against_reference(k_net, x, k_out, k_grads, loss, y, reg=reg)
+
+
+def test_kernel_no_spikes_gives_readout_only_gradient() -> None:
+    spec = NetworkSpec(
+        n_inputs=N_IN, hidden=(LayerSpec(9, recurrent=True, init_ff=Normal(0.01, 0.0)),),
+        n_outputs=3, dt_s=DT, n_steps=T_STEPS, output_bias=True,
+    )  # fmt: skip
+    net = _net(spec, AvgVoltage(), "cpu-kernel", torch.float64, 0)
+    out, grads = _run(net, _input(2, 0), CrossEntropy(), torch.tensor([0, 1]))
+    assert out.spikes[0].n_spikes == 0
+    assert float(grads["layers.0.w_ff"].abs().max()) == 0.0
+    assert float(grads["layers.0.w_rec"].abs().max()) == 0.0
+    assert float(grads["readout_layer.w"].abs().max()) == 0.0
+    assert float(grads["readout_layer.bias"].abs().max()) > 0.0  # the bias still learns
+
+
+@pytest.mark.parametrize("hidden", [REC, TWO], ids=["rec", "two"])
+@pytest.mark.parametrize(("readout", "loss"), [VOLTAGE_READOUTS[1], VOLTAGE_READOUTS[3]], ids=["exp", "max"])
+def test_kernel_float32_matches_torch_and_reference(hidden, readout, loss) -> None:  # type: ignore[no-untyped-def]
+    x = _input(4, 6, torch.float32)
+    y = torch.tensor([0, 2, 1, 1])
+    spec = _spec(hidden, bias=True)
+    k_net = _net(spec, readout, "cpu-kernel", torch.float32, 2)
+    k_out, k_grads = _run(k_net, x, loss, y)
+    t_out, t_grads = _run(_net(spec, readout, "torch", torch.float32, 2), x, loss, y)
+    assert k_out.readout.dtype == torch.float32
+    assert all(g.dtype == torch.float32 for g in k_grads.values())
+    torch.testing.assert_close(k_out.readout, t_out.readout, rtol=1e-5, atol=1e-6)
+    _assert_same_records(k_out, t_out, rtol=1e-5)
+    for k in k_grads:
+        scale = float(t_grads[k].abs().max())
+        torch.testing.assert_close(k_grads[k], t_grads[k], rtol=1e-4, atol=1e-5 * scale, msg=k)
+    # and both are the float64 reference's gradient to float32 rounding
+    _check_against_reference(k_net, x, k_out, k_grads, loss, y, rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_result_does_not_depend_on_thread_count() -> None:
+    x = _input(5, 8)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    spec = _spec(TWO, bias=True)
+    runs = [
+        _run(_net(spec, ExpWeightedVoltage(), "cpu-kernel", torch.float64, 4), x, CrossEntropy(), y, threads)
+        for threads in (1, 2, 3)
+    ]
+    for out, grads in runs[1:]:
+        torch.testing.assert_close(out.readout, runs[0][0].readout, rtol=0, atol=0)
+        _assert_same_records(out, runs[0][0], rtol=0)
+        for k in grads:
+            torch.testing.assert_close(grads[k], runs[0][1][k], rtol=1e-12, atol=1e-15, msg=k)
+
+
+def test_kernel_spike_buffer_overflow_reruns_with_exact_capacity(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    x = _input(3, 9)
+    y = torch.tensor([2, 0, 1])
+    spec = _spec(TWO, bias=True)
+    ref_out, ref_grads = _run(_net(spec, MaxVoltage(), "cpu-kernel", torch.float64, 1), x, CrossEntropy(), y)
+    monkeypatch.setattr(kfn, "_MIN_CAP", 1)
+    monkeypatch.setattr(kfn, "_CAP_DIV", 10**9)  # capacity 1: every sample overflows
+    out, grads = _run(_net(spec, MaxVoltage(), "cpu-kernel", torch.float64, 1), x, CrossEntropy(), y)
+    _assert_same_records(out, ref_out, rtol=0)
+    for k in grads:
+        torch.testing.assert_close(grads[k], ref_grads[k], rtol=0, atol=0, msg=k)
+
+
+def test_kernel_max_spikes_is_an_error() -> None:
+    net = _net(_spec(REC), AvgVoltage(), "cpu-kernel", torch.float64, 0, max_spikes=3)
+    with pytest.raises(RuntimeError, match="max_spikes=3"):
+        net(_input(2, 0))
+
+
+def test_backend_dispatch() -> None:
+    x = _input(2, 0)
+    spec = _spec(REC)
+    cfg_net = _net(spec, AvgVoltage(), "auto", torch.float64, 0)
+    method = cfg_net.method
+    assert isinstance(method, EventProp)
+    from eventbench.eventprop.function import EventPropConfig
+
+    cfg = EventPropConfig(readout=AvgVoltage())
+    assert method.resolve_backend(cfg, cfg_net.tensors(), x) == "cpu-kernel"
+    assert EventProp(backend="torch").resolve_backend(cfg, cfg_net.tensors(), x) == "torch"
+    # the wrong-variant hook runs on the torch path only
+    bad = EventPropConfig(readout=AvgVoltage(), variant="flip_feedback")
+    assert method.resolve_backend(bad, cfg_net.tensors(), x) == "torch"
+    # a LIF readout population with a voltage readout: the torch path's all-zero readout
+    lif_spec = _spec(REC, kind="lif")
+    with _threads(1):
+        auto = _net(lif_spec, AvgVoltage(), "auto", torch.float64, 0)(x)
+        torch_ = _net(lif_spec, AvgVoltage(), "torch", torch.float64, 0)(x)
+    torch.testing.assert_close(auto.readout, torch_.readout, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="cpu-kernel"):
+        _net(lif_spec, AvgVoltage(), "cpu-kernel", torch.float64, 0)(x)
+    with pytest.raises(ValueError, match="backend"):
+        EventProp(backend="gpu")  # type: ignore[arg-type]
+
+
+def test_kernel_trains_like_the_torch_path() -> None:
+    """A few Adam steps on both backends stay on the same trajectory (float64)."""
+    x = _input(4, 11)
+    y = torch.tensor([0, 1, 2, 1])
+    spec = _spec(REC, bias=True)
+    params = []
+    for backend in ("cpu-kernel", "torch"):
+        net = _net(spec, ExpWeightedVoltage(), backend, torch.float64, 7)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(5):
+            opt.zero_grad()
+            _run(net, x, CrossEntropy(), y)
+            opt.step()
+        params.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    torch.testing.assert_close(params[0], params[1], rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# GPU: the torch path on CUDA has the same semantics as the CPU kernels
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("readout", "loss"), [VOLTAGE_READOUTS[1], VOLTAGE_READOUTS[3], VOLTAGE_READOUTS[4]], ids=["exp", "max", "perstep"])
+def test_cuda_torch_path_equals_cpu_kernel(readout, loss) -> None:  # type: ignore[no-untyped-def]
+    x = _input(3, 1)
+    y = torch.tensor([0, 2, 1])
+    spec = _spec(TWO, bias=True)
+    k_out, k_grads = _run(_net(spec, readout, "cpu-kernel", torch.float64, 3), x, loss, y)
+    g_net = _net(spec, readout, "auto", torch.float64, 3).cuda()
+    g_out, g_grads = _run(g_net, x.cuda(), loss, y.cuda())
+    torch.testing.assert_close(g_out.readout.cpu(), k_out.readout, rtol=1e-12, atol=1e-12)
+    for rk, rg in zip(k_out.spikes, g_out.spikes, strict=True):
+        assert torch.equal(rk.step, rg.step.cpu())
+        assert torch.equal(rk.neuron, rg.neuron.cpu())
+    for k in k_grads:
+        torch.testing.assert_close(g_grads[k].cpu(), k_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_first_spike_equals_cpu_kernel() -> None:
+    spec = _spec(REC, kind="lif")
+    loss = FirstSpikeCrossEntropy(duration_s=spec.duration_s)
+    x = _input(4, 2)
+    y = torch.tensor([0, 1, 2, 1])
+    k_out, k_grads = _run(_net(spec, FirstSpikeTime(), "cpu-kernel", torch.float64, 5), x, loss, y)
+    g_net = _net(spec, FirstSpikeTime(), "auto", torch.float64, 5).cuda()
+    g_out, g_grads = _run(g_net, x.cuda(), loss, y.cuda())
+    torch.testing.assert_close(g_out.readout.cpu(), k_out.readout, rtol=1e-12, atol=1e-12)
+    for k in k_grads:
+        torch.testing.assert_close(g_grads[k].cpu(), k_grads[k], rtol=1e-9, atol=1e-12, msg=k)

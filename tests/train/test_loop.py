@@ -1,0 +1,175 @@
+"""The training loop: learning, determinism, resume after an interruption, regression scores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from eventbench.core import SNN, LayerSpec, NetworkSpec, Normal, SurrogateBPTT
+from eventbench.eventprop import EventProp
+from eventbench.readout import CrossEntropy, MaxVoltage, VoltageMSE, VoltageTrace
+from eventbench.train import (
+    ANNLearner,
+    BaselineSpec,
+    Callback,
+    LRSchedule,
+    SNNLearner,
+    TensorSplit,
+    TrainConfig,
+    build_baseline,
+    evaluate,
+    fit,
+    load_checkpoint,
+)
+from eventbench.train.callbacks import BatchProgress
+from eventbench.train.checkpoint import CheckpointMismatchError, describe
+
+T_STEPS = 20
+
+
+def _toy(n: int, seed: int) -> TensorSplit:
+    """Two classes: class c fires channel c early and channel 1-c late (plus jitter)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.zeros(T_STEPS, n, 4)
+    early = torch.randint(1, 5, (n,), generator=g)
+    late = torch.randint(10, 15, (n,), generator=g)
+    idx = torch.arange(n)
+    x[early, idx, y] = 1.0
+    x[late, idx, 1 - y] = 1.0
+    x[2, idx, 2] = 1.0  # bias channel
+    return TensorSplit("toy", x, y)
+
+
+def _snn(method: object = None, hidden: int = 12, seed: int = 0) -> SNN:
+    spec = NetworkSpec(
+        n_inputs=4, hidden=(LayerSpec(hidden, init_ff=Normal(3.0, 2.0)),), n_outputs=2,
+        dt_s=1e-3, n_steps=T_STEPS,
+    )
+    return SNN(spec, MaxVoltage(), method or EventProp(), seed=seed)  # type: ignore[arg-type]
+
+
+CFG = TrainConfig(epochs=3, batch_size=16, seed=3, schedule=LRSchedule(lr=2e-2))
+
+
+def _desc(net: SNN) -> dict[str, object]:
+    return {"spec": describe(net.spec)}
+
+
+def test_eventprop_learns_the_toy_task_and_is_deterministic(tmp_path: Path) -> None:
+    train, val = _toy(128, 0), _toy(64, 1)
+    cfg = TrainConfig(epochs=4, batch_size=16, seed=3, schedule=LRSchedule(lr=2e-2))
+    runs = []
+    for k in range(2):
+        net = _snn()
+        learner = SNNLearner(net, CrossEntropy())
+        before = evaluate(learner, val).score
+        hist = fit(learner, train, val, cfg, model_description=_desc(net), run_dir=tmp_path / str(k))
+        runs.append((net, hist, before))
+    (net_a, hist_a, before), (net_b, hist_b, _) = runs
+    assert len(hist_a.epochs) == 4
+    assert hist_a.epochs[-1].train_loss < hist_a.epochs[0].train_loss
+    assert hist_a.best_score is not None and hist_a.best_score >= 0.9 > before
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    strip = [(e.train_loss, e.val_score, e.spike_rate, e.guard_hits) for e in hist_a.epochs]
+    assert strip == [(e.train_loss, e.val_score, e.spike_rate, e.guard_hits) for e in hist_b.epochs]
+    best = load_checkpoint(tmp_path / "0" / "best.pt", expected_model=_desc(net_a))
+    assert best["epoch"] == hist_a.best_epoch
+    assert best["score"] == hist_a.best_score
+
+
+class _Interrupt(Callback):
+    """Simulates a kill in the middle of epoch ``epoch`` (after ``batch`` minibatches)."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, progress: BatchProgress) -> None:
+        if progress.epoch == self.epoch and progress.batch == self.batch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> None:
+    train, val = _toy(96, 0), _toy(32, 1)
+    net_ref = _snn()
+    ref = fit(SNNLearner(net_ref, CrossEntropy()), train, val, CFG,
+              model_description=_desc(net_ref), run_dir=tmp_path / "ref")
+
+    net = _snn()
+    with pytest.raises(KeyboardInterrupt):
+        fit(SNNLearner(net, CrossEntropy()), train, val, CFG, model_description=_desc(net),
+            run_dir=tmp_path / "run", callbacks=[_Interrupt(epoch=2, batch=3)])
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert saved["next_epoch"] == 2  # epochs 0 and 1 survived, epoch 2 is lost
+    fresh = _snn(seed=99)  # different initial weights: everything must come from the checkpoint
+    resumed = fit(SNNLearner(fresh, CrossEntropy()), train, val, CFG,
+                  model_description=_desc(fresh), run_dir=tmp_path / "run", resume=True)
+    for pa, pb in zip(net_ref.parameters(), fresh.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert [e.train_loss for e in resumed.epochs] == [e.train_loss for e in ref.epochs]
+    assert [e.lr for e in resumed.epochs] == [e.lr for e in ref.epochs]
+    assert resumed.best_epoch == ref.best_epoch
+
+
+def test_resume_into_another_network_is_refused(tmp_path: Path) -> None:
+    train = _toy(32, 0)
+    net = _snn(hidden=12)
+    cfg = TrainConfig(epochs=1, batch_size=16)
+    fit(SNNLearner(net, CrossEntropy()), train, None, cfg, model_description=_desc(net),
+        run_dir=tmp_path)
+    other = _snn(hidden=7)
+    with pytest.raises(CheckpointMismatchError, match=r"hidden\[0\].size = 12 in the checkpoint, 7"):
+        fit(SNNLearner(other, CrossEntropy()), train, None, cfg, model_description=_desc(other),
+            run_dir=tmp_path, resume=True)
+
+
+def test_bptt_and_mlp_train_on_the_same_data() -> None:
+    train, val = _toy(64, 0), _toy(32, 1)
+    net = _snn(SurrogateBPTT())
+    h_snn = fit(SNNLearner(net, CrossEntropy()), train, val, CFG, model_description=_desc(net))
+    mlp = build_baseline(BaselineSpec("mlp", 4, T_STEPS, (16,), 2), seed=0)
+    h_mlp = fit(ANNLearner(mlp), train, val, CFG, model_description={})
+    assert h_snn.epochs[-1].train_loss < h_snn.epochs[0].train_loss
+    assert h_mlp.best_score == 1.0
+    assert h_mlp.epochs[0].spike_rate is None and h_snn.epochs[0].spike_rate is not None
+
+
+def test_regression_score_is_r2() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(T_STEPS, 24, 4, generator=g)
+    y = torch.rand(T_STEPS, 24, 2, generator=g)
+    split = TensorSplit("reg", x, y)
+    gru = build_baseline(BaselineSpec("gru", 4, T_STEPS, (8,), 2, per_step=True), seed=0)
+    learner = ANNLearner(gru, "regression")
+    ev = evaluate(learner, split, batch_size=10)
+    with torch.no_grad():
+        pred = gru(x).double().reshape(-1, 2)
+    t = y.double().reshape(-1, 2)
+    r2 = 1 - ((pred - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    assert ev.score == pytest.approx(float(r2.mean()), rel=1e-9)
+    assert ev.loss == pytest.approx(0.5 * float(((pred - t) ** 2).mean()), rel=1e-5)
+
+    spec = NetworkSpec(n_inputs=4, hidden=(LayerSpec(6),), n_outputs=2, dt_s=1e-3, n_steps=T_STEPS,
+                       output_bias=True)
+    snn = SNN(spec, VoltageTrace(), seed=0)
+    ev_snn = evaluate(SNNLearner(snn, VoltageMSE(), "regression"), split)
+    assert math.isfinite(ev_snn.score) and ev_snn.score < 0.0  # untrained: worse than the mean
+
+
+def test_silent_neuron_lift_and_input_drop() -> None:
+    train = _toy(32, 0)
+    spec = NetworkSpec(n_inputs=4, hidden=(LayerSpec(5, init_ff=Normal(-1.0, 0.01)),),
+                       n_outputs=2, dt_s=1e-3, n_steps=T_STEPS)
+    net = SNN(spec, MaxVoltage(), seed=0)
+    w0 = net.layers[0].w_ff.detach().clone()  # type: ignore[union-attr]
+    cfg = TrainConfig(epochs=1, batch_size=32, schedule=LRSchedule(lr=1e-12), input_drop=0.5)
+    hist = fit(SNNLearner(net, CrossEntropy(), lift_amount=0.25), train, None, cfg,
+               model_description={})
+    assert hist.epochs[0].lifted == 5  # every neuron was silent
+    assert hist.epochs[0].spike_rate == 0.0
+    w1 = net.layers[0].w_ff.detach()  # type: ignore[union-attr]
+    assert torch.allclose(w1 - w0, torch.full_like(w0, 0.25), atol=1e-6)
