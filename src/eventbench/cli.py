@@ -60,7 +60,7 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config", "-c",
-        help="TOML file overriding recipe settings ([data], [network], [train], [baseline]).",
+        help="TOML file overriding recipe settings (tables \\[data], \\[network], \\[train], \\[baseline]).",
         show_default=False,
     ),
 ]
@@ -357,10 +357,9 @@ def compare_cmd(
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """EventProp vs surrogate BPTT vs the conventional baseline on the same data and seed: one
-    table with accuracy, NeuroBench metrics, training time per epoch and peak memory.
+    """EventProp vs surrogate BPTT vs the conventional baseline: one table (accuracy, NeuroBench metrics, training time per epoch, peak memory).
 
-    Each method trains in its own process, so peak memory is measured per method."""
+    Same data and seed for every method; each trains in its own process, so peak memory is measured per method."""
     from eventbench.bench import ResultStore
     from eventbench.tasks import get_task
 
@@ -450,8 +449,7 @@ def report_cmd(
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where tables and plots go.")] = Path("eventbench-results/report"),
     verbose: VerboseOpt = False,
 ) -> None:
-    """Tables (Markdown, CSV) and plots (metric vs synaptic operations, training curves) from
-    the results store."""
+    """Tables (Markdown, CSV) and plots (metric vs synaptic operations, training curves) from the results store."""
     from eventbench.bench import ResultStore, to_csv, to_markdown
     from eventbench.tasks import get_task
 
@@ -540,8 +538,9 @@ def gradcheck_cmd(
     tolerance: Annotated[float, typer.Option("--tolerance", help="Largest accepted relative error per tensor.")] = 0.05,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Check EventProp gradients against finite differences on the exact event-driven
-    simulation of a tiny random network; exits 1 when a tensor exceeds the tolerance."""
+    """Check EventProp gradients against finite differences on a tiny random network; exit 1 when a tensor exceeds the tolerance.
+
+    The reference is central differences on the exact event-driven float64 simulation."""
     import torch
     from rich.table import Table
 

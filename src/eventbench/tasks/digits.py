@@ -52,8 +52,7 @@ def _available(data_dir: Path | None) -> Availability:
 
 RECIPE = Recipe(
     data=DigitsData(dt_ms=1.0, duration_ms=20.0),
-    network=NetworkConfig(hidden=(128,), readout="avg", init_ff_mean=0.078, init_ff_std=0.045,
-                          init_out_mean=0.2, init_out_std=0.37),
+    network=NetworkConfig(hidden=(128,), readout="avg", init_ff_mean=0.3, init_ff_std=1.0),
     train=TrainSettings(loss="ce", epochs=30, batch_size=32, lr=1e-2),
     baseline=BaselineConfig(kind="mlp", hidden=(128,), epochs=30, lr=1e-3),
 )

@@ -1,9 +1,10 @@
 r"""Numba kernels of the discrete forward pass and the EventProp reverse replay (CPU).
 
 These kernels implement, sample by sample, exactly the model and replay of ``docs/design.md`` (the
-same equations as :mod:`eventbench.eventprop.function`, which is the semantic definition); each
-parallel task owns a contiguous block of samples (``prange`` over blocks), so nothing is shared
-between threads except read-only weights and per-block gradient buffers.
+same equations as :mod:`eventbench.eventprop.function`, which is the semantic definition). Each
+call handles one contiguous block of samples ``b0 <= b < b1`` with the GIL released; the caller
+runs the blocks in parallel threads, which share nothing but read-only weights (every block has
+its own gradient buffers).
 
 Event-driven propagation: an input bin ``x[n, b, c] != 0`` adds ``x[n, b, c] * w_ff[c, :]`` to the
 input current, a hidden spike adds one weight row; the work is ``events x fan-out``, not
@@ -15,12 +16,16 @@ Packed layout (all 1-D, C order, one dtype ``F`` = float32 or float64):
   vectors (``ntot`` in all);
 * ``w_ff[l]`` (``[n_pre_l, N_l]``) is ``wff[ff_off[l] : ff_off[l] + n_pre_l * N_l]``;
 * ``w_rec[l]`` (``[N_l, N_l]``) is ``wrec[rec_off[l] : ...]``, ``rec_off[l] = -1`` without one;
-* ``hc[l] = (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset)`` in ``F``,
-  ``oc`` the same for the readout population plus ``oc[7] = 1 - alpha``, ``oc[8] = tau_mem``.
+* ``hc[l] = (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha,
+  tau_mem)`` in ``F`` (python floats rounded once, as torch rounds scalars), ``oc`` the same for
+  the readout population.
 
 Spikes are kept per sample, in time order: ``spk_step[l, b, :cnt]`` (stamp ``n + 1``),
 ``spk_neu`` and ``spk_den`` (``I - V`` at the crossing), with a capacity ``cap``; the count keeps
 running past the capacity so that the caller can rerun with a larger buffer.
+
+Input events (from :func:`scan_kernel`) are ordered by ``(n, b)`` within a block; the forward
+and the backward pass read them instead of the dense input.
 
 Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout).
 """
@@ -34,7 +39,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["backward_kernel", "build_record_kernel", "forward_kernel"]
+__all__ = ["backward_kernel", "build_record_kernel", "forward_kernel", "scan_kernel"]
 
 Arr = npt.NDArray[Any]
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -96,6 +101,51 @@ def _dot(a: Arr, b: Arr, zero: Any) -> Any:
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + t
 
 
+@_jit
+def scan_kernel(x: Arr, xu: Arr, b0: int, b1: int, events: Arr) -> tuple[Arr, Arr, Arr]:
+    """Input events of samples ``b0 <= b < b1``, read in one streaming pass over ``x[n, b0:b1]``.
+
+    Returns ``ev_ptr [T * (b1 - b0) + 1]`` and ``ev_ch``/``ev_val`` (channel, count), ordered by
+    ``(n, b)``: the events of sample ``b`` in bin ``n`` are ``ev_ptr[k] .. ev_ptr[k + 1]`` with
+    ``k = n * (b1 - b0) + b - b0``. ``events[b]`` receives the sum of the counts (float64).
+    """
+    t_steps = x.shape[0]
+    n_in = x.shape[2]
+    nb = b1 - b0
+    dt = x.dtype
+    chan = np.empty(n_in, np.int64)
+    ev_ptr = np.empty(t_steps * nb + 1, np.int64)
+    ev_cap = max(1024, nb * t_steps * 8)
+    ev_ch = np.empty(ev_cap, np.int32)
+    ev_val = np.empty(ev_cap, dt)
+    sums = np.zeros(nb, np.float64)
+    ne = 0
+    for n in range(t_steps):
+        for b in range(b0, b1):
+            xrow = x[n, b]
+            n_act = _active_channels(xu[n, b], xrow, chan)
+            ev_ptr[n * nb + b - b0] = ne
+            if ne + n_act > ev_cap:
+                ev_cap = max(2 * ev_cap, ne + n_act)
+                grown_ch = np.empty(ev_cap, np.int32)
+                grown_ch[:ne] = ev_ch[:ne]
+                ev_ch = grown_ch
+                grown_val = np.empty(ev_cap, dt)
+                grown_val[:ne] = ev_val[:ne]
+                ev_val = grown_val
+            for q in range(n_act):
+                ch = chan[q]
+                xv = xrow[ch]
+                ev_ch[ne] = ch
+                ev_val[ne] = xv
+                sums[b - b0] += xv
+                ne += 1
+    ev_ptr[t_steps * nb] = ne
+    for b in range(b0, b1):
+        events[b] = sums[b - b0]
+    return ev_ptr, ev_ch[:ne], ev_val[:ne]
+
+
 KIND_WEIGHTED = 0
 KIND_MAX = 1
 KIND_TRACE = 2
@@ -104,8 +154,10 @@ KIND_FIRST = 3
 
 @_jit
 def forward_kernel(
-    x: Arr,
-    xu: Arr,
+    ev_ptr: Arr,
+    ev_ch: Arr,
+    ev_val: Arr,
+    t_steps: int,
     wff: Arr,
     ff_off: Arr,
     sizes: Arr,
@@ -135,8 +187,7 @@ def forward_kernel(
     argmax: Arr,
     trace: Arr,
     first: Arr,
-    events: Arr,
-) -> tuple[Arr, Arr, Arr]:
+) -> None:
     r"""Forward pass of all samples (see the module docstring for the layout).
 
     Per step ``n`` and layer: :math:`I \mathrel{+}= x_n W_{ff} + z_n W_{rec}` (events only),
@@ -146,14 +197,9 @@ def forward_kernel(
 
     Outputs (written in place): spike lists and counts, ``acc [B, n_out]`` (weighted),
     ``vmax``/``argmax [B, n_out]`` (max), ``trace [T, B, n_out]``, ``first [B, n_out]`` (first
-    stamp, ``T + 1`` when silent) and ``events [B]`` (sum of the input counts, float64).
-
-    Returns the input events of the block for the backward pass: ``ev_ptr [b1 - b0, T + 1]``
-    (offsets; sample ``b``'s events of bin ``n`` are ``ev_ptr[b - b0, n] .. ev_ptr[b - b0, n + 1]``),
-    ``ev_ch`` (channel) and ``ev_val`` (count).
+    stamp, ``T + 1`` when silent). The input events come from :func:`scan_kernel` (same block).
     """
-    t_steps = x.shape[0]
-    n_in = x.shape[2]
+    nb = b1 - b0
     n_layers = sizes.shape[0]
     n_out = wout.shape[1]
     ntot = noff[n_layers - 1] + sizes[n_layers - 1]
@@ -173,22 +219,15 @@ def forward_kernel(
     vo = np.empty(n_out, dt)
     io = np.empty(n_out, dt)
     oinp = np.empty(n_out, dt)
-    chan = np.empty(n_in, np.int64)
     dbuf = np.empty(nmax, dt)
     mask = np.zeros((nmax // 8 + 1) * 8, np.uint8)
     mask_u = mask.view(np.uint64)
-    ev_ptr = np.empty((b1 - b0, t_steps + 1), np.int64)
-    ev_cap = max(1024, (b1 - b0) * t_steps * 8)
-    ev_ch = np.empty(ev_cap, np.int32)
-    ev_val = np.empty(ev_cap, dt)
-    ne = 0
     for b in range(b0, b1):
         v[:] = 0
         cur_i[:] = 0
         vo[:] = 0
         io[:] = 0
         nprv[:] = 0
-        n_events = 0.0
         for layer in range(n_layers):
             spk_cnt[layer, b] = 0
         o_cnt[b] = 0
@@ -201,24 +240,10 @@ def forward_kernel(
                     inp_l[m] = 0
                 if layer == 0:
                     off0 = ff_off[0]
-                    xrow = x[n, b]
-                    n_act = _active_channels(xu[n, b], xrow, chan)
-                    ev_ptr[b - b0, n] = ne
-                    if ne + n_act > ev_cap:
-                        ev_cap = max(2 * ev_cap, ne + n_act)
-                        grown_ch = np.empty(ev_cap, np.int32)
-                        grown_ch[:ne] = ev_ch[:ne]
-                        ev_ch = grown_ch
-                        grown_val = np.empty(ev_cap, dt)
-                        grown_val[:ne] = ev_val[:ne]
-                        ev_val = grown_val
-                    for q in range(n_act):
-                        ch = chan[q]
-                        xv = xrow[ch]
-                        ev_ch[ne] = ch
-                        ev_val[ne] = xv
-                        ne += 1
-                        n_events += xv
+                    k_ev = n * nb + b - b0
+                    for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
+                        ch = ev_ch[q]
+                        xv = ev_val[q]
                         row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                         for m in range(nl):
                             inp_l[m] += xv * row[m]
@@ -317,9 +342,6 @@ def forward_kernel(
                 for q in range(ncur[layer]):
                     prv[base + q] = cur[base + q]
                 nprv[layer] = ncur[layer]
-        events[b] = n_events
-        ev_ptr[b - b0, t_steps] = ne
-    return ev_ptr, ev_ch[:ne], ev_val[:ne]
 
 
 @_jit
@@ -378,7 +400,8 @@ def backward_kernel(
     ``g_rec [n_blocks, len(wrec)]``, ``g_out [n_blocks, n_last, n_out]``,
     ``g_bias [n_blocks, n_out]`` (holds :math:`\sum_{n,b}\lambda_V^{out}`).
     """
-    t_steps = ev_ptr.shape[1] - 1
+    nb_ = b1 - b0
+    t_steps = (ev_ptr.shape[0] - 1) // nb_
     n_layers = sizes.shape[0]
     n_out = wout.shape[1]
     ntot = noff[n_layers - 1] + sizes[n_layers - 1]
@@ -524,7 +547,8 @@ def backward_kernel(
             n0 = sizes[0]
             off0 = ff_off[0]
             li0 = li[:n0]
-            for q in range(ev_ptr[b - b0, n], ev_ptr[b - b0, n + 1]):
+            k_ev = n * nb_ + b - b0
+            for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                 ch = ev_ch[q]
                 xv = ev_val[q]
                 grow = gff[off0 + ch * n0 : off0 + (ch + 1) * n0]

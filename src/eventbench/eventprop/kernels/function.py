@@ -255,7 +255,7 @@ def _forward_pass(
         o_den=np.empty((batch, cap_o), npd),
         o_cnt=np.zeros(batch, np.int64),
         blocks=blocks,
-        events=[(np.empty((0, 0), np.int64), np.empty(0, np.int32), np.empty(0, npd))] * len(blocks),
+        events=[(np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, npd))] * len(blocks),
     )
     acc = np.zeros((batch, n_out), npd)
     vmax = np.full((batch, n_out), -np.inf, npd)
@@ -266,11 +266,13 @@ def _forward_pass(
     xu = _bits(xa)
 
     def fwd(k: int, b0: int, b1: int) -> None:
-        spk.events[k] = K.forward_kernel(
-            xa, xu, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.bias,
-            p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
+        # one streaming pass over the block's input, then the event-driven simulation
+        spk.events[k] = ev_ptr, ev_ch, ev_val = K.scan_kernel(xa, xu, b0, b1, events)
+        K.forward_kernel(
+            ev_ptr, ev_ch, ev_val, t_steps, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
+            p.wout, p.bias, p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
-            acc, vmax, argmax, trace, first, events,
+            acc, vmax, argmax, trace, first,
         )  # fmt: skip
 
     _parallel(fwd, blocks)
@@ -389,24 +391,30 @@ def _run_backward(
         )  # fmt: skip
 
     _parallel(bwd, blocks)
+    # sum the blocks' float64 buffers, scale, round once to the working dtype (NumPy: no thread
+    # pool round trips for these small host-side operations)
     gff = g_ff.sum(axis=0)
     grec = g_rec.sum(axis=0)
     grads: list[Tensor | None] = []
     for layer, (rows, cols) in enumerate(p.ff_shapes):
-        ts = net.coeffs[layer].tau_syn_s
         o = int(p.ff_off[layer])
-        grads.append(torch.from_numpy(-ts * gff[o : o + rows * cols].reshape(rows, cols)).to(dtype))
+        block = gff[o : o + rows * cols].reshape(rows, cols)
+        grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
     for layer, shape in enumerate(p.rec_shapes):
         if shape is not None:
-            ts = net.coeffs[layer].tau_syn_s
             o = int(p.rec_off[layer])
             block = grec[o : o + shape[0] * shape[1]].reshape(shape)
-            grads.append(torch.from_numpy(-ts * block).to(dtype))
-    grads.append(torch.from_numpy(-oc.tau_syn_s * g_out.sum(axis=0)).to(dtype))
+            grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
+    grads.append(_scaled(g_out.sum(axis=0), -oc.tau_syn_s, npd))
     if p.has_bias:
-        scale = -(1.0 - oc.alpha) * oc.tau_mem_s
-        grads.append(torch.from_numpy(scale * g_bias.sum(axis=0)).to(dtype))
+        grads.append(_scaled(g_bias.sum(axis=0), -(1.0 - oc.alpha) * oc.tau_mem_s, npd))
     return grads
+
+
+def _scaled(acc: Arr, scale: float, dtype: npt.DTypeLike) -> Tensor:
+    """``scale * acc`` (float64) rounded to ``dtype``, as a tensor."""
+    out = np.multiply(acc, scale).astype(dtype)
+    return torch.from_numpy(out)
 
 
 @dataclass
