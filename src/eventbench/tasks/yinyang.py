@@ -62,12 +62,12 @@ RECIPE = Recipe(
     ),
     train=TrainSettings(
         loss="ce",
-        epochs=50,
-        batch_size=32,
-        lr=5e-3,
+        epochs=60,
+        batch_size=64,
+        lr=7e-3,
         lr_decay=0.97,
     ),
-    baseline=BaselineConfig(kind="mlp", hidden=(64,), epochs=50, lr=3e-3),
+    baseline=BaselineConfig(kind="mlp", hidden=(64,), epochs=60, lr=3e-3, batch_size=64),
 )
 
 TASK = TaskSpec(
