@@ -340,7 +340,7 @@ def run(
         device=dev_desc,
         data_fingerprint=task.data_fingerprint or fp.digest(),
         execution_rate_hz=execution_rate_hz if execution_rate_hz is not None else task.execution_rate_hz,
-        created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created_utc=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         platform=platform.platform(),
     )
     result = RunResult(

@@ -37,7 +37,10 @@ __all__ = [
 class Loss(Protocol):
     """A loss on a readout. ``readout_kinds`` lists the readout kinds it accepts."""
 
-    readout_kinds: tuple[str, ...]
+    @property
+    def readout_kinds(self) -> tuple[str, ...]:
+        """Readout kinds (``Readout.kind``) this loss accepts."""
+        ...
 
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         """Scalar loss of readout ``value`` against ``target``."""

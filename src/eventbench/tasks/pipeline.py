@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -144,12 +144,6 @@ def _readout_for(recipe: Recipe) -> Readout:
 
 
 def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
-    # the engine's Loss protocol declares ``readout_kinds`` as a plain (settable) attribute,
-    # which frozen dataclasses do not match structurally; the losses are Loss in substance.
-    return cast(Loss, _make_loss(recipe, duration_s))
-
-
-def _make_loss(recipe: Recipe, duration_s: float) -> object:
     t = recipe.train
     if t.loss == "ce":
         return CrossEntropy(weight=t.ce_weight)
