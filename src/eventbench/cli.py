@@ -568,6 +568,14 @@ def gradcheck_cmd(
         table.add_row(*row)
     c = _console()
     c.print(table)
+    c.print(
+        f"hidden spikes {list(report.hidden_spikes)}, guard hits {report.guard_hits}, "
+        f"unresolved FD entries {report.n_unresolved}, spikes moved past another event by the "
+        f"grid {report.spike_mismatches}"
+    )
+    if report.spike_mismatches:
+        c.print("[yellow]some spikes swapped order with another event at this dt: the step is "
+                "too coarse for this network; try a smaller --dt-ms[/yellow]")
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
     c.print(f"{verdict}: tolerance {report.tolerance:g} (relative error per tensor)")
     if not report.passed:
