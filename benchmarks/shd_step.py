@@ -27,6 +27,10 @@ Usage::
     python benchmarks/shd_step.py                      # everything, T = 1000 and 4000
     python benchmarks/shd_step.py --T 1000 --libs eventprop,torch
     python benchmarks/shd_step.py --json results.json  # also write the raw rows
+
+``eventprop-cuda`` (EventProp's torch path on a CUDA device, with ``torch.cuda.synchronize()``
+around the timed calls; peak memory is ``torch.cuda.max_memory_allocated`` above the model and
+data) runs only where a GPU is present.
 """
 
 from __future__ import annotations
@@ -59,13 +63,14 @@ LIBS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # name: (label, method, required modules)
     "eventprop": ("EventBench", "EventProp (CPU kernels)", ("eventbench", "numba")),
     "eventprop-torch": ("EventBench", "EventProp (torch path)", ("eventbench",)),
+    "eventprop-cuda": ("EventBench", "EventProp (torch, CUDA)", ("eventbench",)),
     "bptt": ("EventBench", "surrogate BPTT", ("eventbench",)),
     "torch": ("plain PyTorch", "surrogate BPTT", ("torch",)),
     "snntorch": ("snnTorch", "surrogate BPTT", ("snntorch",)),
     "norse": ("Norse", "surrogate BPTT", ("norse",)),
     "spyx": ("Spyx (JAX)", "surrogate BPTT", ("spyx", "jax", "optax", "flax")),
 }
-DEFAULT_LIBS = "eventprop,bptt,torch,snntorch,norse,spyx"
+DEFAULT_LIBS = "eventprop,eventprop-cuda,bptt,torch,snntorch,norse,spyx"
 PEERS = ("torch", "snntorch", "norse", "spyx")  # the BPTT peers of the targets
 
 
@@ -186,6 +191,9 @@ def measure(
 
 
 def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[str, Any]:
+    """EventBench's ``SNN``: ``method`` is ``eventprop`` (CPU kernels), ``eventprop-torch``
+    (the time-stepped torch path on CPU), ``eventprop-cuda`` (the torch path on the GPU; peak
+    memory is then ``torch.cuda.max_memory_allocated``) or ``bptt``."""
     import torch
 
     from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, SurrogateBPTT
@@ -206,6 +214,7 @@ def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[s
     gm = {
         "eventprop": EventProp(backend="cpu-kernel", guard_eps=GUARD_EPS),
         "eventprop-torch": EventProp(backend="torch", guard_eps=GUARD_EPS),
+        "eventprop-cuda": EventProp(backend="auto", guard_eps=GUARD_EPS),
         "bptt": SurrogateBPTT(),
     }[method]
     net = SNN(spec, ExpWeightedVoltage(), gm, seed=0)  # type: ignore[arg-type]
@@ -215,6 +224,14 @@ def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[s
         net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
     x = torch.from_numpy(x_np)
     y = torch.from_numpy(y_np)
+    cuda = method == "eventprop-cuda"
+    if cuda:
+        net = net.cuda()
+        x, y = x.cuda(), y.cuda()
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
     loss_fn = CrossEntropy()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
@@ -224,13 +241,23 @@ def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[s
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync()
         return out.spikes[0].n_spikes / (BATCH * N_HID * t_steps * DT)
 
     def infer() -> Any:
         with torch.no_grad():
-            return net(x).readout
+            value = net(x).readout
+        sync()
+        return value
 
-    return measure(step, infer, warmup, steps)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    row = measure(step, infer, warmup, steps)
+    if cuda:
+        row["peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
+        row["device"] = torch.cuda.get_device_name()
+    return row
 
 
 def _fast_sigmoid() -> Any:
@@ -495,7 +522,7 @@ def run_spyx(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
 
 
 def worker(lib: str, t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
-    if lib in ("eventprop", "eventprop-torch", "bptt"):
+    if lib in ("eventprop", "eventprop-torch", "eventprop-cuda", "bptt"):
         return run_eventbench(t_steps, lib, warmup, steps)
     fn = {"torch": run_plain_torch, "snntorch": run_snntorch, "norse": run_norse,
           "spyx": run_spyx}[lib]  # fmt: skip
@@ -607,13 +634,18 @@ def main() -> None:
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
     rows: list[dict[str, Any]] = []
+    skip: set[str] = set()
     for lib in libs:
         miss = missing_modules(lib)
         if miss:
             print(f"skipping {lib}: not installed ({', '.join(miss)}); see benchmarks/requirements.txt")
+            skip.add(lib)
+        elif lib == "eventprop-cuda" and not torch.cuda.is_available():
+            print("skipping eventprop-cuda: no CUDA device")
+            skip.add(lib)
     for t in args.T:
         for lib in libs:
-            if missing_modules(lib):
+            if lib in skip:
                 continue
             print(f"running {lib} T={t} ...", flush=True)
             rows.append(run_one(lib, t, args.warmup, args.steps, args.timeout))

@@ -395,10 +395,14 @@ def backward_kernel(
        \alpha\lambda_V`;
     5. every event delivered at ``t_n`` adds :math:`\lambda_I` of its target to its synapse.
 
-    Gradient buffers (float64, one slice per block; the caller sums them and multiplies by
-    :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for the bias): ``g_ff [n_blocks, len(wff)]``,
-    ``g_rec [n_blocks, len(wrec)]``, ``g_out [n_blocks, n_last, n_out]``,
-    ``g_bias [n_blocks, n_out]`` (holds :math:`\sum_{n,b}\lambda_V^{out}`).
+    Gradient buffers of this block (float64; the caller sums the blocks' buffers and multiplies
+    by :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for the bias): ``g_ff [len(wff)]``,
+    ``g_rec [len(wrec)]``, ``g_out [n_last, n_out]``, ``g_bias [n_out]`` (holds
+    :math:`\sum_{n,b}\lambda_V^{out}`).
+
+    ``eps_arr = (guard_eps, 0)`` in ``F`` (the guard and a typed zero); ``g`` is ``dL/d readout``
+    as ``[1, B, n_out]`` (``[T, B, n_out]`` for traces); ``argmax``/``first`` come from the
+    forward pass (only the one of the readout kind is read).
     """
     nb_ = b1 - b0
     t_steps = (ev_ptr.shape[0] - 1) // nb_
