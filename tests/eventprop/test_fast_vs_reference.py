@@ -1,4 +1,7 @@
-"""The fast EventProp path equals the slow float64 time-stepped reference, spike for spike."""
+"""The torch EventProp path equals the slow float64 time-stepped reference, spike for spike.
+
+The compiled CPU kernels are held to the same reference in ``test_kernels.py``.
+"""
 
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ def _compare(net: SNN, x: torch.Tensor, loss_fn, y: torch.Tensor, reg=None) -> i
     ids=["avg", "exp", "sigmoid", "max", "perstep"],
 )
 def test_fast_equals_reference_voltage(hidden, readout, loss) -> None:  # type: ignore[no-untyped-def]
-    net = SNN(_spec(hidden, bias=True), readout, EventProp(chunk=16), dtype=torch.float64, seed=3)
+    net = SNN(_spec(hidden, bias=True), readout, EventProp(chunk=16, backend="torch"), dtype=torch.float64, seed=3)
     with torch.no_grad():
         net.readout_layer.bias.normal_()  # type: ignore[union-attr]
     y = torch.tensor([0, 2, 1])
@@ -124,7 +127,7 @@ def test_fast_equals_reference_voltage(hidden, readout, loss) -> None:  # type: 
 
 def test_fast_equals_reference_first_spike() -> None:
     spec = _spec(REC, kind="lif")
-    net = SNN(spec, FirstSpikeTime(), EventProp(chunk=8), dtype=torch.float64, seed=5)
+    net = SNN(spec, FirstSpikeTime(), EventProp(chunk=8, backend="torch"), dtype=torch.float64, seed=5)
     loss = FirstSpikeCrossEntropy(duration_s=spec.duration_s)
     with torch.no_grad():
         net.readout_layer.w[:, 2] = -0.2 * net.readout_layer.w[:, 2].abs()  # output 2 stays silent
@@ -138,17 +141,17 @@ def test_fast_equals_reference_first_spike() -> None:
 def test_fast_equals_reference_with_regulariser_and_guard() -> None:
     reg = RateRegulariser(nu=2.0, lambda_upper=1e-6, lambda_lower=3e-6)
     x = _input(3, 4)
-    probe = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(), dtype=torch.float64)
+    probe = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(backend="torch"), dtype=torch.float64)
     den = probe(x).spikes[0].i_minus_v
     eps = float(den.median())  # a guard that half of the crossings hit
-    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(regulariser=reg, guard_eps=eps), dtype=torch.float64)
+    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(regulariser=reg, guard_eps=eps, backend="torch"), dtype=torch.float64)
     _compare(net, x, CrossEntropy(), torch.tensor([1, 0, 2]), reg=reg)
     assert net(x).guard_hits == int((den < eps).sum()) > 0
 
 
 def test_no_spikes_gives_readout_only_gradient() -> None:
     spec = NetworkSpec(n_inputs=6, hidden=(LayerSpec(5, recurrent=True, init_ff=Normal(0.01, 0.0)),), n_outputs=3, dt_s=DT, n_steps=T_STEPS)
-    net = SNN(spec, AvgVoltage(), EventProp(), dtype=torch.float64)
+    net = SNN(spec, AvgVoltage(), EventProp(backend="torch"), dtype=torch.float64)
     out = net(_input(2, 0))
     assert out.spikes[0].n_spikes == 0
     CrossEntropy()(out.readout, torch.tensor([0, 1])).backward()
@@ -160,7 +163,7 @@ def test_chunk_size_does_not_change_results() -> None:
     x = _input(2, 7)
     grads = []
     for chunk in (1, 7, 64):
-        net = SNN(_spec(TWO), ExpWeightedVoltage(), EventProp(chunk=chunk), dtype=torch.float64, seed=1)
+        net = SNN(_spec(TWO), ExpWeightedVoltage(), EventProp(chunk=chunk, backend="torch"), dtype=torch.float64, seed=1)
         CrossEntropy()(net(x).readout, torch.tensor([0, 1])).backward()
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))  # type: ignore[union-attr]
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-14)
@@ -170,7 +173,7 @@ def test_chunk_size_does_not_change_results() -> None:
 @pytest.mark.parametrize("variant", ["latency+1", "latency-1", "no_reset_term", "flip_feedback"])
 def test_wrong_variants_differ_from_the_reference(variant: str) -> None:
     """Negative control: each deliberately wrong adjoint is caught by the parity test."""
-    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(_variant=variant), dtype=torch.float64, seed=3)
+    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(_variant=variant, backend="torch"), dtype=torch.float64, seed=3)
     with pytest.raises(AssertionError):
         _compare(net, _input(3, 1), CrossEntropy(), torch.tensor([0, 2, 1]))
 
@@ -187,7 +190,7 @@ def test_grazing_crossing_is_guarded_counted_and_finite() -> None:
         n_steps=300,
         init_out=Normal(0.5, 0.3),
     )
-    net = SNN(spec, AvgVoltage(), EventProp(guard_eps=0.02), dtype=torch.float64)
+    net = SNN(spec, AvgVoltage(), EventProp(guard_eps=0.02, backend="torch"), dtype=torch.float64)
     x = torch.zeros(300, 1, 1, dtype=torch.float64)
     x[0, 0, 0] = 1.0
     # bisect the weight at which the voltage peak just reaches threshold
@@ -208,3 +211,15 @@ def test_grazing_crossing_is_guarded_counted_and_finite() -> None:
     assert out.guard_hits == 1
     _compare(net, x, CrossEntropy(), torch.tensor([1]))
     assert all(bool(torch.isfinite(p.grad).all()) for p in net.parameters())  # type: ignore[arg-type]
+
+
+def test_non_finite_gradients_are_an_error_naming_the_tensor() -> None:
+    from eventbench.eventprop.function import check_finite_gradients
+
+    net = SNN(_spec(REC), ExpWeightedVoltage(), EventProp(backend="torch"))
+    t = net.tensors()
+    grads = [torch.zeros_like(t.w_ff[0]), torch.zeros_like(t.w_rec[0]), torch.zeros_like(t.w_out)]  # type: ignore[arg-type]
+    check_finite_gradients(grads, t, 0)  # finite: no error
+    grads[1][0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match=r"layers\.0\.w_rec .*7 guarded crossings"):
+        check_finite_gradients(grads, t, 7)

@@ -54,7 +54,7 @@ class EventPropConfig:
     """
 
     readout: Readout
-    guard_eps: float = 1e-3
+    guard_eps: float = 0.05
     regulariser: RateRegulariser | None = None
     chunk: int = 128
     max_spikes: int | None = None
@@ -104,7 +104,30 @@ class _EventPropFn(torch.autograd.Function):
         grads = _backward(
             ctx.cfg, net, x, w_ff, w_rec, w_out, bias, ctx.hidden, ctx.out_rec, ctx.extra, g_readout
         )
+        check_finite_gradients(grads, net, ctx.cfg.record.guard_hits)
         return (None, None, None, *grads)
+
+
+def check_finite_gradients(
+    grads: list[Tensor | None], net: NetworkTensors, guard_hits: int
+) -> None:
+    """Raise ``FloatingPointError`` naming the tensor if an EventProp gradient is not finite.
+
+    ``grads`` are in the order of :func:`_flatten`. Non-finite gradients come from exploding
+    jumps (grazing crossings, or ``I - V < 0`` after an overshoot at a coarse ``dt``): passing
+    them on would turn the weights into NaN at the next optimiser step.
+    """
+    names = [f"layers.{k}.w_ff" for k in range(len(net.w_ff))]
+    names += [f"layers.{k}.w_rec" for k, w in enumerate(net.w_rec) if w is not None]
+    names.append("readout_layer.w")
+    if net.bias is not None:
+        names.append("readout_layer.bias")
+    for name, g in zip(names, grads, strict=True):
+        if g is not None and not bool(torch.isfinite(g).all()):
+            raise FloatingPointError(
+                f"EventProp gradient of {name} is not finite ({guard_hits} guarded crossings "
+                "in this batch); raise EventProp(guard_eps=...) or use a smaller dt"
+            )
 
 
 def _flatten(net: NetworkTensors) -> tuple[Tensor, ...]:

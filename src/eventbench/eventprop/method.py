@@ -35,7 +35,7 @@ class EventProp:
             variants). Both compute the same numbers to rounding (``tests/eventprop/test_kernels.py``).
     """
 
-    guard_eps: float = 1e-3
+    guard_eps: float = 0.05
     regulariser: RateRegulariser | None = None
     chunk: int = 128
     max_spikes: int | None = None

@@ -156,7 +156,7 @@ class TrainSettings:
     reg_lambda_lower: float = 0.0
     lift_silent: float | None = None
     input_drop: float = 0.0
-    guard_eps: float = 1e-3
+    guard_eps: float = 0.05
     bptt_slope: float = 10.0
     fs_tau0: float = 0.5
     fs_alpha: float = 0.01

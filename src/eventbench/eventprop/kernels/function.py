@@ -32,6 +32,7 @@ from eventbench.eventprop.function import (
     _check_spike_budget,
     _flatten,
     _unflatten,
+    check_finite_gradients,
 )
 from eventbench.eventprop.kernels import _numba_kernels as K
 from eventbench.readout.readouts import WeightedVoltage
@@ -450,6 +451,7 @@ class _KernelEventPropFn(torch.autograd.Function):
         ctx.hidden = hidden
         ctx.spk = spk
         ctx.extra = extra
+        ctx.guard_hits = guard
         ctx.save_for_backward(x, *params)
         ctx.mark_non_differentiable(fired)
         return value, fired
@@ -464,6 +466,7 @@ class _KernelEventPropFn(torch.autograd.Function):
         grads = _run_backward(
             ctx.cfg, net, x, packed, ctx.hidden, ctx.spk, ctx.extra, g_readout.contiguous()
         )
+        check_finite_gradients(list(grads), net, ctx.guard_hits)
         return (None, None, None, None, *grads)
 
 
