@@ -125,3 +125,14 @@ def test_lift_silent() -> None:
     assert n == 2
     assert w[:, 0].tolist() == pytest.approx([0.002] * 3)
     assert w[:, 1].tolist() == [0.0] * 3
+
+
+def test_rate_regulariser_surrogate_loss() -> None:
+    reg = RateRegulariser(nu=2.0, lambda_upper=0.5, lambda_lower=0.1)
+    counts = torch.tensor([[4.0, 0.0], [2.0, 2.0]], requires_grad=True)
+    loss = reg.surrogate_loss(counts)
+    # neuron 0: nbar 3 > 2 -> 0.5/2 * 1^2; neuron 1: nbar 1 <= 2 -> 0.1/2 * 1^2; / N_b = 2
+    assert loss.item() == pytest.approx((0.25 + 0.05) / 2)
+    loss.backward()
+    assert counts.grad is not None
+    assert counts.grad[0, 0].item() > 0 > counts.grad[0, 1].item()  # lower high rates, raise low

@@ -55,9 +55,10 @@ class RateRegulariser:
         return -(lam * (nbar - self.nu) / batch) / self.time_unit_s
 
     def surrogate_loss(self, counts: Tensor) -> Tensor:
-        r"""Loss for surrogate BPTT with the same first-order effect:
-        :math:`\sum_j \tfrac{\lambda}{2 N_b}(\bar n_j - \nu)^2 / \tau` where ``counts`` are
-        differentiable spike counts ``[B, N]``; ``tau`` converts to the seconds adjoint as above.
+        r"""A loss for surrogate BPTT that pushes rates the same way:
+        :math:`\frac{1}{N_b}\sum_j \tfrac{\lambda}{2}(\bar n_j - \nu)^2`, with ``counts`` the
+        differentiable (surrogate) spike counts ``[B, N]`` and :math:`\lambda` chosen per neuron
+        as in :meth:`adjoint_jump`. Its scale is not matched to the EventProp pseudo-gradient.
         """
         batch = counts.shape[0]
         nbar = counts.mean(dim=0)
