@@ -190,6 +190,37 @@ def measure(
 # workers
 
 
+def measure_trace_model(
+    forward: Callable[[], tuple[Any, Any]],
+    params: list[Any],
+    y: Any,
+    t_steps: int,
+    warmup: int,
+    steps: int,
+) -> dict[str, Any]:
+    """Time a torch model whose ``forward()`` returns ``(voltage trace [T, B, 20], spike count)``:
+    exponentially weighted readout, cross-entropy, Adam 1e-3 (the same for every torch peer)."""
+    import torch
+    import torch.nn.functional as F
+
+    coeff = torch.from_numpy(readout_coefficients(t_steps))
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step() -> float:
+        vs, n_spk = forward()
+        loss = F.cross_entropy(torch.einsum("t,tbo->bo", coeff, vs), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return forward()[0]
+
+    return measure(step, infer, warmup, steps)
+
+
 def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[str, Any]:
     """EventBench's ``SNN``: ``method`` is ``eventprop`` (CPU kernels), ``eventprop-torch``
     (the time-stepped torch path on CPU), ``eventprop-cuda`` (the torch path on the GPU; peak
@@ -282,7 +313,6 @@ def run_plain_torch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
     import math
 
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(THREADS)
     x_np, y_np = make_data(t_steps)
@@ -291,13 +321,11 @@ def run_plain_torch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
     y = torch.from_numpy(y_np)
     params = [torch.nn.Parameter(torch.from_numpy(w[k])) for k in ("w_ff", "w_rec", "w_out")]
     w_ff, w_rec, w_out = params
-    coeff = torch.from_numpy(readout_coefficients(t_steps))
     a, b_ = math.exp(-DT / TAU_MEM), math.exp(-DT / TAU_SYN)
     rho = TAU_SYN / (TAU_MEM - TAU_SYN) * (a - b_)
     ao = math.exp(-DT / TAU_OUT)
     rho_o = TAU_SYN / (TAU_OUT - TAU_SYN) * (ao - b_)
     spike = _fast_sigmoid()
-    opt = torch.optim.Adam(params, lr=1e-3)
 
     def forward() -> tuple[Any, Any]:
         cur = (x.reshape(-1, N_IN) @ w_ff).view(t_steps, BATCH, N_HID)
@@ -319,22 +347,9 @@ def run_plain_torch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
             io = b_ * io
             vs.append(vo)
             n_spk = n_spk + z.detach().sum()
-        logits = torch.einsum("t,tbo->bo", coeff, torch.stack(vs))
-        return logits, n_spk
+        return torch.stack(vs), n_spk
 
-    def step() -> float:
-        logits, n_spk = forward()
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
-
-    def infer() -> Any:
-        with torch.no_grad():
-            return forward()[0]
-
-    return measure(step, infer, warmup, steps)
+    return measure_trace_model(forward, params, y, t_steps, warmup, steps)
 
 
 def run_snntorch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
@@ -342,7 +357,6 @@ def run_snntorch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
 
     import snntorch as snn
     import torch
-    import torch.nn.functional as F
     from snntorch import surrogate
 
     torch.set_num_threads(THREADS)
@@ -383,28 +397,12 @@ def run_snntorch(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
             return torch.stack(vs), n_spk
 
     net = Net()
-    coeff = torch.from_numpy(readout_coefficients(t_steps))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    def step() -> float:
-        vs, n_spk = net(x)
-        loss = F.cross_entropy(torch.einsum("t,tbo->bo", coeff, vs), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
-
-    def infer() -> Any:
-        with torch.no_grad():
-            return net(x)[0]
-
-    return measure(step, infer, warmup, steps)
+    return measure_trace_model(lambda: net(x), list(net.parameters()), y, t_steps, warmup, steps)
 
 
 def run_norse(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
     import norse.torch as nt
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(THREADS)
     x_np, y_np = make_data(t_steps)
@@ -438,22 +436,7 @@ def run_norse(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
             return vs, spk.detach().sum()
 
     net = Net()
-    coeff = torch.from_numpy(readout_coefficients(t_steps))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    def step() -> float:
-        vs, n_spk = net(x)
-        loss = F.cross_entropy(torch.einsum("t,tbo->bo", coeff, vs), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return float(n_spk) / (BATCH * N_HID * t_steps * DT)
-
-    def infer() -> Any:
-        with torch.no_grad():
-            return net(x)[0]
-
-    return measure(step, infer, warmup, steps)
+    return measure_trace_model(lambda: net(x), list(net.parameters()), y, t_steps, warmup, steps)
 
 
 def run_spyx(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
