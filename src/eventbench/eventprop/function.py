@@ -81,9 +81,7 @@ class _EventPropFn(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         w_ff, w_rec, w_out, bias = _unflatten(net, params)
         readout_value, fired, hidden, out_rec, extra = _forward(cfg, net, x, w_ff, w_rec, w_out, bias)
-        guard = sum(int((r.i_minus_v < cfg.guard_eps).sum()) for r in hidden)
-        if out_rec is not None:
-            guard += int((out_rec.i_minus_v < cfg.guard_eps).sum())
+        guard = count_guard_hits(hidden, out_rec, cfg.guard_eps)
         cfg.record.spikes = hidden
         cfg.record.output_spikes = out_rec
         cfg.record.guard_hits = guard
@@ -106,6 +104,14 @@ class _EventPropFn(torch.autograd.Function):
         )
         check_finite_gradients(grads, net, ctx.cfg.record.guard_hits)
         return (None, None, None, *grads)
+
+
+def count_guard_hits(
+    hidden: tuple[SpikeRecord, ...], out_rec: SpikeRecord | None, guard_eps: float
+) -> int:
+    """Recorded crossings whose ``I - V`` lies below the guard, over all spiking populations."""
+    recs = (*hidden, out_rec) if out_rec is not None else hidden
+    return sum(int((r.i_minus_v < guard_eps).sum()) for r in recs)
 
 
 def check_finite_gradients(

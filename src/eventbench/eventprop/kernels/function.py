@@ -33,6 +33,7 @@ from eventbench.eventprop.function import (
     _flatten,
     _unflatten,
     check_finite_gradients,
+    count_guard_hits,
 )
 from eventbench.eventprop.kernels import _numba_kernels as K
 from eventbench.readout.readouts import WeightedVoltage
@@ -439,9 +440,7 @@ class _KernelEventPropFn(torch.autograd.Function):
         w_ff, w_rec, w_out, bias = _unflatten(net, params)
         packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(x).dtype)
         value, fired, hidden, out_rec, spk, extra, n_events = _run_forward(cfg, net, x, packed)
-        guard = sum(int((r.i_minus_v < cfg.guard_eps).sum()) for r in hidden)
-        if out_rec is not None:
-            guard += int((out_rec.i_minus_v < cfg.guard_eps).sum())
+        guard = count_guard_hits(hidden, out_rec, cfg.guard_eps)
         record.spikes = hidden
         record.output_spikes = out_rec
         record.guard_hits = guard
