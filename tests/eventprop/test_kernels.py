@@ -356,6 +356,89 @@ def test_kernel_trains_like_the_torch_path() -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# sparse COO input and the validation of the counts
+
+
+def _uncoalesced(x: torch.Tensor) -> torch.Tensor:
+    """The COO form of ``x`` with every count split into two entries (duplicates, unsorted) and
+    an explicitly stored zero, which must read exactly like ``x``."""
+    c = x.to_sparse().coalesce()
+    idx, val = c.indices(), c.values()
+    half = val / 2
+    zero_at = torch.tensor([[1], [0], [4]])
+    idx2 = torch.cat([idx.flip(1), idx, zero_at], dim=1)
+    val2 = torch.cat([half.flip(0), val - half, torch.zeros(1, dtype=val.dtype)])
+    return torch.sparse_coo_tensor(idx2, val2, x.shape, check_invariants=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("backend", ["cpu-kernel", "torch"])
+def test_sparse_input_equals_dense_input(backend: str, dtype: torch.dtype) -> None:
+    """Same readout, spikes, guard hits, event count and gradients, bit for bit on the kernels
+    (the sparse reader produces the dense scan's event lists)."""
+    x = _input(3, 4, dtype)
+    y = torch.tensor([0, 2, 1])
+    spec = _spec(TWO, bias=True)
+    d_out, d_grads = _run(_net(spec, ExpWeightedVoltage(), backend, dtype, 2), x, CrossEntropy(), y)
+    assert d_out.spikes[0].n_spikes > 0
+    for xs in (x.to_sparse(), _uncoalesced(x)):
+        s_out, s_grads = _run(_net(spec, ExpWeightedVoltage(), backend, dtype, 2), xs, CrossEntropy(), y)
+        tol = 0.0
+        torch.testing.assert_close(s_out.readout, d_out.readout, rtol=tol, atol=tol)
+        _assert_same_records(s_out, d_out, rtol=tol)
+        for k in d_grads:
+            torch.testing.assert_close(s_grads[k], d_grads[k], rtol=tol, atol=tol, msg=k)
+
+
+def test_sparse_input_with_bptt_equals_dense() -> None:
+    from eventbench.core import SurrogateBPTT
+
+    x = _input(2, 5)
+    spec = _spec(REC)
+    outs = [SNN(spec, AvgVoltage(), SurrogateBPTT(), dtype=torch.float64, seed=1)(v) for v in (x, x.to_sparse())]
+    torch.testing.assert_close(outs[0].readout, outs[1].readout, rtol=0, atol=0)
+    assert outs[0].input_events == outs[1].input_events == int(x.sum())
+
+
+@pytest.mark.parametrize("backend", ["cpu-kernel", "torch"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0], ids=["nan", "inf", "negative"])
+def test_bad_counts_are_named_dense_and_sparse(backend: str, bad: float) -> None:
+    net = _net(_spec(ONE), AvgVoltage(), backend, torch.float64, 0)
+    x = _input(3, 6)
+    x[7, 2, 4] = bad
+    for xi in (x, x.to_sparse()):
+        with pytest.raises(ValueError, match="finite and non-negative") as err:
+            net(xi)
+        if backend == "cpu-kernel":
+            assert "sample 2" in str(err.value)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_sparse_input_errors_name_the_problem() -> None:
+    net = _net(_spec(ONE), AvgVoltage(), "cpu-kernel", torch.float64, 0)
+    ones = torch.ones(1, dtype=torch.float64)
+    for index, name, value in (([[0], [0], [N_IN]], "channel", N_IN), ([[0], [-1], [0]], "sample", -1), ([[T_STEPS], [0], [0]], "step", T_STEPS)):
+        xs = torch.sparse_coo_tensor(torch.tensor(index), ones, (T_STEPS, 2, N_IN), check_invariants=False)
+        with pytest.raises(ValueError, match=f"{name} index {value} is outside"):
+            net(xs)
+    with pytest.raises(ValueError, match="3 sparse dimensions"):
+        net(torch.zeros(T_STEPS, 2, N_IN, dtype=torch.float64).to_sparse(2))
+    with pytest.raises(ValueError, match="layout"):
+        net(torch.zeros(T_STEPS, 2, N_IN, dtype=torch.float64).to_sparse_csr())
+
+
+def test_empty_sparse_input_runs() -> None:
+    net = _net(_spec(ONE), AvgVoltage(), "cpu-kernel", torch.float64, 0)
+    xs = torch.sparse_coo_tensor(
+        torch.zeros(3, 0, dtype=torch.long), torch.zeros(0, dtype=torch.float64), (T_STEPS, 2, N_IN),
+        check_invariants=True,
+    )
+    out = net(xs)
+    assert out.input_events == 0 and out.spikes[0].n_spikes == 0
+    torch.testing.assert_close(out.readout, net(torch.zeros(T_STEPS, 2, N_IN, dtype=torch.float64)).readout, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------
 # GPU: the torch path on CUDA has the same semantics as the CPU kernels
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from eventbench.core.lif import LIFState, integrate, lif_step, zero_state
-from eventbench.core.network import NetworkTensors, SNNOutput
+from eventbench.core.network import NetworkTensors, SNNOutput, dense_input, input_event_count
 from eventbench.core.records import SpikeRecord, record_from_dense
 from eventbench.readout.readouts import FirstSpikeTime, Readout
 
@@ -60,6 +60,8 @@ class SurrogateBPTT:
                 "readout FirstSpikeTime is not supported with SurrogateBPTT: spike times have no "
                 "surrogate gradient here; use EventProp"
             )
+        input_events = input_event_count(x)
+        x = dense_input(x)
         t_steps, batch, n_in = x.shape
         sizes = [w.shape[1] for w in net.w_ff]
         n_out = net.w_out.shape[1]
@@ -98,7 +100,7 @@ class SurrogateBPTT:
             fired=None,
             spikes=records,
             output_spikes=None,
-            input_events=int(x.sum().item()),
+            input_events=input_events,
             guard_hits=0,
         )
 

@@ -160,7 +160,9 @@ class GradientMethod(Protocol):
     """How a forward pass is run and differentiated (EventProp or surrogate BPTT)."""
 
     def run(self, net: NetworkTensors, readout: Readout, x: Tensor) -> SNNOutput:
-        """Simulate ``x [T, B, n_inputs]`` and return the output, differentiable in the weights."""
+        """Simulate ``x [T, B, n_inputs]`` (dense or sparse COO, layout, shape and dtype already
+        checked by :func:`check_input`) and return the output, differentiable in the weights.
+        Raises ``ValueError`` (:data:`BAD_COUNTS`) for negative or non-finite counts."""
         ...
 
 
@@ -280,7 +282,9 @@ class SNN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> SNNOutput:
-        """Simulate input spikes ``x [T, B, n_inputs]`` (counts per bin, ``T = spec.n_steps``)."""
+        """Simulate input spikes ``x [T, B, n_inputs]`` (counts per bin, ``T = spec.n_steps``),
+        dense or sparse COO: the CPU kernels of EventProp read a sparse input's events directly
+        (no pass over ``T x B x n_inputs`` bins); the other paths expand it."""
         check_input(x, self.spec, self.readout_layer.w.dtype)
         return self.method.run(self.tensors(), self.readout, x)
 
@@ -296,9 +300,35 @@ class SNN(nn.Module):
 
 
 def check_input(x: Tensor, spec: NetworkSpec, dtype: torch.dtype) -> None:
-    """Raise ``ValueError`` naming the problem if ``x`` is not a valid input for ``spec``."""
+    """Raise ``ValueError`` naming the problem if ``x`` is not a valid input for ``spec``.
+
+    ``x [T, B, n_inputs]`` is a dense (strided) tensor or a sparse COO tensor
+    (``torch.sparse_coo_tensor`` / ``Tensor.to_sparse()``) of spike counts per bin. Only the
+    layout, shape and dtype are checked here (no pass over the data); the values are checked by
+    the gradient method in the pass that reads them (:func:`input_event_count`, or the CPU
+    kernels' input scan).
+    """
+    if x.layout not in (torch.strided, torch.sparse_coo):
+        raise ValueError(f"input layout {x.layout} is not supported: pass a dense or sparse COO tensor")
     if x.dim() != 3:
         raise ValueError(f"input must be [T, B, n_inputs], got shape {tuple(x.shape)}")
+    if x.is_sparse and x.sparse_dim() != 3:
+        raise ValueError(
+            f"a sparse input must have 3 sparse dimensions (T, B, n_inputs), got "
+            f"{x.sparse_dim()} sparse and {x.dense_dim()} dense"
+        )
+    if x.is_sparse and x._nnz() > 0:
+        # torch does not check COO indices against the size by default; an index out of range
+        # would make every later pass read or write out of bounds
+        idx = x._indices()
+        lo, hi = idx.amin(dim=1).tolist(), idx.amax(dim=1).tolist()
+        for d, name in enumerate(("step", "sample", "channel")):
+            if lo[d] < 0 or hi[d] >= x.shape[d]:
+                bad = lo[d] if lo[d] < 0 else hi[d]
+                raise ValueError(
+                    f"sparse input: {name} index {bad} is outside [0, {x.shape[d]}) "
+                    f"(input shape {tuple(x.shape)})"
+                )
     t, _, n = x.shape
     if t != spec.n_steps or n != spec.n_inputs:
         raise ValueError(
@@ -307,6 +337,23 @@ def check_input(x: Tensor, spec: NetworkSpec, dtype: torch.dtype) -> None:
         )
     if x.dtype != dtype:
         raise ValueError(f"input dtype {x.dtype} does not match the network dtype {dtype}")
-    # reductions only: no temporary of the input's size
-    if x.numel() and (not bool(torch.isfinite(x.sum())) or float(x.min()) < 0.0):
-        raise ValueError("input spike counts must be finite and non-negative")
+
+
+BAD_COUNTS = "input spike counts must be finite and non-negative"
+
+
+def input_event_count(x: Tensor) -> int:
+    """Total input events ``sum(x)`` of a dense or sparse COO input; raises ``ValueError`` unless
+    every count is finite and non-negative (two reductions, no temporary of the input's size)."""
+    values = x.coalesce().values() if x.is_sparse else x
+    if values.numel() == 0:
+        return 0
+    total = values.sum()
+    if not bool(torch.isfinite(total)) or float(values.min()) < 0.0:
+        raise ValueError(BAD_COUNTS)
+    return int(total.item())
+
+
+def dense_input(x: Tensor) -> Tensor:
+    """``x`` as a dense tensor (a sparse COO input is expanded; a dense one is returned as is)."""
+    return x.to_dense() if x.is_sparse else x

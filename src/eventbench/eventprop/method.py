@@ -7,7 +7,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from eventbench.core.network import NetworkTensors, SNNOutput
+from eventbench.core.network import NetworkTensors, SNNOutput, dense_input, input_event_count
 from eventbench.core.regularisers import RateRegulariser
 from eventbench.eventprop.function import EventPropConfig, ForwardRecord, eventprop_forward
 from eventbench.readout.readouts import Readout
@@ -53,7 +53,8 @@ class EventProp:
             raise ValueError(f"EventProp.chunk must be positive, got {self.chunk}")
 
     def run(self, net: NetworkTensors, readout: Readout, x: Tensor) -> SNNOutput:
-        """Simulate ``x [T, B, n_in]``; the readout is differentiable through EventProp."""
+        """Simulate ``x [T, B, n_in]`` (dense or sparse COO); the readout is differentiable
+        through EventProp."""
         cfg = EventPropConfig(
             readout=readout,
             guard_eps=self.guard_eps,
@@ -69,8 +70,8 @@ class EventProp:
             rec: ForwardRecord = krec
             input_events = krec.input_events
         else:
-            value, fired, rec = eventprop_forward(cfg, net, x)
-            input_events = int(x.sum().item())
+            input_events = input_event_count(x)
+            value, fired, rec = eventprop_forward(cfg, net, dense_input(x))
         return SNNOutput(
             readout=value,
             fired=fired if readout.kind == "first_spike" else None,

@@ -6,9 +6,10 @@ the readout is differentiable in the weights, spikes come back as
 are counted the same way. The forward and the reverse replay run in
 :mod:`eventbench.eventprop.kernels._numba_kernels`, with no Python loop over time steps.
 
-What is kept between forward and backward: the input ``x [T, B, n_in]`` (the caller's tensor,
-not a copy), per-sample spike lists (``O(spikes)``) and the readout's arg-max or first-spike
-stamps (``[B, n_out]``). Nothing of size ``T x B x N``.
+The input ``x [T, B, n_in]`` is dense or sparse COO; a dense one is scanned once, a sparse one is
+read in ``O(nnz)``. What is kept between forward and backward: the input events of each block of
+samples (``O(input events)``), per-sample spike lists (``O(spikes)``) and the readout's arg-max or
+first-spike stamps (``[B, n_out]``); not the input itself, and nothing of size ``T x B x N``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from eventbench.core.network import NetworkTensors
+from eventbench.core.network import BAD_COUNTS, NetworkTensors
 from eventbench.core.params import StepCoeffs
 from eventbench.core.records import SpikeRecord
 from eventbench.eventprop.function import (
@@ -81,9 +82,32 @@ def _arr(t: Tensor) -> Arr:
     return np.asarray(t.detach().contiguous().numpy())
 
 
-def _bits(xa: Arr) -> Arr:
-    """The input viewed as unsigned integers of the same width (for the kernels' sparse scan)."""
-    return xa.view(np.uint32 if xa.dtype == np.float32 else np.uint64)
+@dataclass
+class _Input:
+    """The input of one call as the kernels read it: dense (``dense`` ``[T, B, n_in]`` and the
+    same memory viewed as unsigned integers, ``bits``, for the scan) or sparse (``coo``: step,
+    sample and channel indices and the counts of the coalesced COO tensor, ``O(nnz)``)."""
+
+    t_steps: int
+    batch: int
+    dtype: npt.DTypeLike
+    dense: Arr | None
+    bits: Arr | None
+    coo: tuple[Arr, Arr, Arr, Arr] | None
+
+
+def _input(x: Tensor) -> _Input:
+    """Zero-copy views of a dense input, or the index and value arrays of a sparse COO input
+    (coalesced first: sorted by ``(step, sample, channel)``, duplicates summed)."""
+    t_steps, batch, _ = x.shape
+    if x.is_sparse:
+        c = x if x.is_coalesced() else x.coalesce()
+        idx = c.indices().numpy()
+        vals = _arr(c.values())
+        return _Input(t_steps, batch, vals.dtype, None, None, (idx[0], idx[1], idx[2], vals))
+    xa = _arr(x)
+    bits = xa.view(np.uint32 if xa.dtype == np.float32 else np.uint64)
+    return _Input(t_steps, batch, xa.dtype, xa, bits, None)
 
 
 def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
@@ -233,7 +257,7 @@ def _record(
 
 
 def _forward_pass(
-    xa: Arr,
+    inp: _Input,
     p: _Packed,
     lif_out: bool,
     kind: int,
@@ -242,9 +266,9 @@ def _forward_pass(
     cap_o: int,
     blocks: list[tuple[int, int]],
 ) -> tuple[_Spikes, Arr, Arr, Arr, Arr, Arr, Arr]:
-    """One run of the forward kernel with spike capacities ``cap`` (hidden) and ``cap_o``."""
-    t_steps, batch, _ = xa.shape
-    npd = xa.dtype
+    """One run of the forward kernel with spike capacities ``cap`` (hidden) and ``cap_o``.
+    Raises ``ValueError`` if an input count is negative or not finite."""
+    t_steps, batch, npd = inp.t_steps, inp.batch, inp.dtype
     n_layers = p.sizes.shape[0]
     n_out = p.wout.shape[1]
     spk = _Spikes(
@@ -265,11 +289,17 @@ def _forward_pass(
     trace = np.empty((t_steps if kind == K.KIND_TRACE else 0, batch, n_out), npd)
     first = np.full((batch, n_out), t_steps + 1, np.int64)
     events = np.zeros(batch, np.float64)
-    xu = _bits(xa)
+    bad = np.zeros(batch, np.int64)
 
     def fwd(k: int, b0: int, b1: int) -> None:
-        # one streaming pass over the block's input, then the event-driven simulation
-        spk.events[k] = ev_ptr, ev_ch, ev_val = K.scan_kernel(xa, xu, b0, b1, events)
+        # the block's input events (one streaming pass over a dense input, O(nnz) for a sparse
+        # one), then the event-driven simulation
+        if inp.coo is not None:
+            ev = K.sparse_events_kernel(*inp.coo, t_steps, b0, b1, events, bad)
+        else:
+            assert inp.dense is not None and inp.bits is not None
+            ev = K.scan_kernel(inp.dense, inp.bits, b0, b1, events, bad)
+        spk.events[k] = ev_ptr, ev_ch, ev_val = ev
         K.forward_kernel(
             ev_ptr, ev_ch, ev_val, t_steps, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
             p.wout, p.bias, p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
@@ -278,6 +308,12 @@ def _forward_pass(
         )  # fmt: skip
 
     _parallel(fwd, blocks)
+    if bad.any():
+        b = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{BAD_COUNTS}: sample {b} of the batch has {int(bad[b])} negative or non-finite "
+            "count(s)"
+        )
     return spk, acc, vmax, argmax, trace, first, events
 
 
@@ -286,8 +322,8 @@ def _run_forward(
 ) -> tuple[Tensor, Tensor, tuple[SpikeRecord, ...], SpikeRecord | None, _Spikes, Arr, int]:
     t_steps, batch, _ = x.shape
     dtype = x.dtype
-    npd = _arr(x).dtype
-    xa = _arr(x)
+    inp = _input(x)
+    npd = inp.dtype
     n_layers = p.sizes.shape[0]
     n_out = p.wout.shape[1]
     lif_out = net.spec.output_kind == "lif"
@@ -303,7 +339,7 @@ def _run_forward(
     blocks = _blocks(batch)
     while True:
         spk, acc, vmax, argmax, trace, first, events = _forward_pass(
-            xa, p, lif_out, kind, coeff, cap, cap_o, blocks
+            inp, p, lif_out, kind, coeff, cap, cap_o, blocks
         )
         need = int(spk.cnt.max()) if spk.cnt.size else 0
         need_o = int(spk.o_cnt.max()) if lif_out else 0
@@ -342,24 +378,23 @@ def _run_forward(
 def _run_backward(
     cfg: EventPropConfig,
     net: NetworkTensors,
-    x: Tensor,
+    shape: tuple[int, int],
+    dtype: torch.dtype,
     p: _Packed,
     hidden: tuple[SpikeRecord, ...],
     spk: _Spikes,
     extra: Arr,
     g_readout: Tensor,
 ) -> list[Tensor | None]:
-    t_steps, batch, _ = x.shape
-    dtype = x.dtype
-    xa = _arr(x)
-    npd = xa.dtype
+    t_steps, batch = shape
+    npd = p.wff.dtype
     ro = cfg.readout
     kind = _KIND[ro.kind]
     oc = net.out_coeffs
     n_out = p.wout.shape[1]
     n_last = p.wout.shape[0]
     coeff_tau = (
-        _arr(ro.coefficients(t_steps, dtype, x.device) / oc.tau_mem_s)
+        _arr(ro.coefficients(t_steps, dtype, torch.device("cpu")) / oc.tau_mem_s)
         if isinstance(ro, WeightedVoltage)
         else np.zeros(1, npd)
     )
@@ -402,10 +437,10 @@ def _run_backward(
         o = int(p.ff_off[layer])
         block = gff[o : o + rows * cols].reshape(rows, cols)
         grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
-    for layer, shape in enumerate(p.rec_shapes):
-        if shape is not None:
+    for layer, rshape in enumerate(p.rec_shapes):
+        if rshape is not None:
             o = int(p.rec_off[layer])
-            block = grec[o : o + shape[0] * shape[1]].reshape(shape)
+            block = grec[o : o + rshape[0] * rshape[1]].reshape(rshape)
             grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
     grads.append(_scaled(g_out.sum(axis=0), -oc.tau_syn_s, npd))
     if p.has_bias:
@@ -438,7 +473,7 @@ class _KernelEventPropFn(torch.autograd.Function):
         *params: Tensor,
     ) -> tuple[Tensor, Tensor]:
         w_ff, w_rec, w_out, bias = _unflatten(net, params)
-        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(x).dtype)
+        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(w_out).dtype)
         value, fired, hidden, out_rec, spk, extra, n_events = _run_forward(cfg, net, x, packed)
         guard = count_guard_hits(hidden, out_rec, cfg.guard_eps)
         record.spikes = hidden
@@ -451,19 +486,22 @@ class _KernelEventPropFn(torch.autograd.Function):
         ctx.spk = spk
         ctx.extra = extra
         ctx.guard_hits = guard
-        ctx.save_for_backward(x, *params)
+        ctx.shape = (x.shape[0], x.shape[1])
+        ctx.dtype = x.dtype
+        ctx.save_for_backward(*params)
         ctx.mark_non_differentiable(fired)
         return value, fired
 
     @staticmethod
     def backward(ctx: Any, g_readout: Tensor, _g_fired: Tensor | None) -> tuple[Tensor | None, ...]:
         # re-pack from the saved tensors: autograd checks that they were not modified in place
-        x, *params = ctx.saved_tensors
+        params = ctx.saved_tensors
         net: NetworkTensors = ctx.net
         w_ff, w_rec, w_out, bias = _unflatten(net, tuple(params))
-        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(x).dtype)
+        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(params[0]).dtype)
         grads = _run_backward(
-            ctx.cfg, net, x, packed, ctx.hidden, ctx.spk, ctx.extra, g_readout.contiguous()
+            ctx.cfg, net, ctx.shape, ctx.dtype, packed, ctx.hidden, ctx.spk, ctx.extra,
+            g_readout.contiguous(),
         )
         check_finite_gradients(list(grads), net, ctx.guard_hits)
         return (None, None, None, None, *grads)
@@ -481,6 +519,6 @@ def kernel_eventprop_forward(
         raise ValueError(f"EventProp backend 'cpu-kernel' cannot run this call: {reason}")
     record = KernelRecord()
     value, fired = _KernelEventPropFn.apply(  # type: ignore[no-untyped-call]
-        cfg, record, net, x.contiguous(), *_flatten(net)
+        cfg, record, net, x if x.is_sparse else x.contiguous(), *_flatten(net)
     )
     return value, fired, record
