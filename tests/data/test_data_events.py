@@ -140,6 +140,31 @@ def test_binned_events_subset_dense_and_roundtrip(tmp_path) -> None:  # type: ig
         BinnedEvents.load(tmp_path / "bad.npz")
 
 
+@pytest.mark.parametrize("mode", ["count", "binary"])
+def test_binned_events_sparse_equals_dense(mode: str) -> None:
+    rng = np.random.default_rng(3)
+    samples = []
+    for _ in range(6):
+        k = int(rng.integers(0, 40))
+        samples.append(sample(list(rng.uniform(0, 0.02, k)), list(rng.integers(0, 5, k)), n=5))
+    b = bin_samples(samples, 5, 1e-3, 20)
+    for idx in (None, [4, 0, 4, 2]):  # all samples; a subset with a repeated sample
+        sp = b.sparse(idx, mode=mode, dtype=torch.float64)  # type: ignore[arg-type]
+        dense = b.dense(idx, mode=mode, dtype=torch.float64)  # type: ignore[arg-type]
+        assert sp.is_sparse and sp.is_coalesced() and sp.shape == dense.shape
+        assert torch.equal(sp.to_dense(), dense)
+        assert int(sp._nnz()) == int((dense != 0).sum())
+        ind = sp.indices()  # sorted by (step, sample, channel): what the kernels expect
+        lin = (ind[0] * dense.shape[1] + ind[1]) * dense.shape[2] + ind[2]
+        assert bool((lin[1:] > lin[:-1]).all())
+    with pytest.raises(IndexError):
+        b.sparse([6])
+    with pytest.raises(ValueError, match="mode"):
+        b.sparse(mode="spikes")  # type: ignore[arg-type]
+    empty = bin_samples([sample([], [])], 4, 1e-3, 3).sparse()
+    assert empty._nnz() == 0 and empty.shape == (3, 1, 4)
+
+
 def test_collate_pads_sorts_and_masks() -> None:
     s0 = sample([0.003, 0.001, 0.001], [2, 0, 1], label=2)
     s1 = sample([], [], label=1)

@@ -220,6 +220,13 @@ def test_non_finite_gradients_are_an_error_naming_the_tensor() -> None:
     t = net.tensors()
     grads = [torch.zeros_like(t.w_ff[0]), torch.zeros_like(t.w_rec[0]), torch.zeros_like(t.w_out)]  # type: ignore[arg-type]
     check_finite_gradients(grads, t, 0)  # finite: no error
+    grads[2].fill_(3e38)  # finite elements whose float32 sum overflows: still no error
+    assert not bool(torch.isfinite(grads[2].sum()))
+    check_finite_gradients(grads, t, 0)
+    grads[2][1, 1] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"readout_layer\.w "):
+        check_finite_gradients(grads, t, 0)
+    grads[2].zero_()
     grads[1][0, 0] = float("inf")
     with pytest.raises(FloatingPointError, match=r"layers\.0\.w_rec .*7 guarded crossings"):
         check_finite_gradients(grads, t, 7)

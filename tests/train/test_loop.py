@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from eventbench.core import SNN, LayerSpec, NetworkSpec, Normal, SurrogateBPTT
-from eventbench.eventprop import EventProp
+from eventbench.data import EventSample, bin_samples
+from eventbench.eventprop import EventProp, kernels
 from eventbench.readout import CrossEntropy, MaxVoltage, VoltageMSE, VoltageTrace
 from eventbench.train import (
     ANNLearner,
@@ -26,6 +28,7 @@ from eventbench.train import (
 )
 from eventbench.train.callbacks import BatchProgress
 from eventbench.train.checkpoint import CheckpointMismatchError, describe
+from eventbench.train.data import SPARSE_MIN_BINS, BinnedSplit
 
 T_STEPS = 20
 
@@ -173,3 +176,68 @@ def test_silent_neuron_lift_and_input_drop() -> None:
     assert hist.epochs[0].spike_rate == 0.0
     w1 = net.layers[0].w_ff.detach()  # type: ignore[union-attr]
     assert torch.allclose(w1 - w0, torch.full_like(w0, 0.25), atol=1e-6)
+
+
+def _binned_toy(n: int, seed: int, t_steps: int = 200, n_in: int = 160) -> BinnedSplit:
+    """A two-class task on a grid large enough (``t_steps x 32 x n_in`` bins per batch) for
+    :class:`BinnedSplit` to deliver sparse batches on request."""
+    g = np.random.default_rng(seed)
+    samples = []
+    for k in range(n):
+        label = k % 2
+        times = g.uniform(0, t_steps * 1e-3, 60)
+        chans = g.integers(0, n_in // 2, 60) + label * (n_in // 2)
+        samples.append(EventSample(times, chans, n_in, label))
+    return BinnedSplit("binned-toy", bin_samples(samples, n_in, 1e-3, t_steps))
+
+
+def test_learners_ask_for_sparse_batches_only_where_the_kernels_read_them() -> None:
+    assert SNNLearner(_snn(), CrossEntropy()).sparse_input == kernels.available()
+    assert not SNNLearner(_snn(EventProp(backend="torch")), CrossEntropy()).sparse_input
+    assert not SNNLearner(_snn(SurrogateBPTT()), CrossEntropy()).sparse_input
+    mlp = build_baseline(BaselineSpec("mlp", 4, T_STEPS, (8,), 2), seed=0)
+    assert not ANNLearner(mlp).sparse_input
+    split = _binned_toy(40, 0)
+    idx = torch.arange(32)
+    assert split.binned.n_steps * 32 * split.binned.n_channels >= SPARSE_MIN_BINS
+    xs, ys = split.batch(idx, sparse=True)
+    xd, yd = split.batch(idx)
+    assert xs.is_sparse and not xd.is_sparse and torch.equal(ys, yd)
+    assert torch.equal(xs.to_dense(), xd)
+    assert not split.batch(torch.arange(4), sparse=True)[0].is_sparse  # small batch: dense
+    assert not _toy(8, 0).batch(torch.arange(8), sparse=True)[0].is_sparse  # dense data
+
+
+@pytest.mark.skipif(not kernels.available(), reason="needs numba")
+def test_training_on_sparse_batches_equals_dense_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EventProp's kernels read the same events from either layout: identical runs."""
+    import eventbench.train.data as tdata
+
+    train, val = _binned_toy(64, 0), _binned_toy(32, 1)
+    cfg = TrainConfig(epochs=2, batch_size=32, seed=5, schedule=LRSchedule(lr=5e-3))
+    runs = []
+    for min_bins in (SPARSE_MIN_BINS, 10**12):  # sparse batches, then dense batches
+        monkeypatch.setattr(tdata, "SPARSE_MIN_BINS", min_bins)
+        hidden = LayerSpec(24, recurrent=True, init_ff=Normal(2.0, 1.0), init_rec=Normal(0.0, 0.2))
+        spec = NetworkSpec(n_inputs=160, hidden=(hidden,), n_outputs=2, dt_s=1e-3, n_steps=200)
+        net = SNN(spec, MaxVoltage(), EventProp(), seed=1)
+        hist = fit(SNNLearner(net, CrossEntropy()), train, val, cfg, model_description={})
+        runs.append((hist, [p.detach().clone() for p in net.parameters()]))
+    (h_s, p_s), (h_d, p_d) = runs
+    assert h_s.epochs[0].spike_rate > 0
+    strip = [(e.train_loss, e.val_score, e.spike_rate) for e in h_s.epochs]
+    assert strip == [(e.train_loss, e.val_score, e.spike_rate) for e in h_d.epochs]
+    for a, b in zip(p_s, p_d, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_input_drop_on_sparse_batches_keeps_the_layout() -> None:
+    from eventbench.train.loop import _drop_inputs
+
+    x = (torch.rand(50, 8, 30, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    xs = _drop_inputs(x.to_sparse(), 0.4, torch.Generator().manual_seed(1))
+    assert xs.is_sparse
+    kept = xs.to_dense()
+    assert bool(((kept == 0) | (kept == x)).all())  # only drops, never changes a count
+    frac = 1 - float(kept.sum()) / float(x.sum())
+    assert 0.35 < frac < 0.45

@@ -321,7 +321,11 @@ def check_input(x: Tensor, spec: NetworkSpec, dtype: torch.dtype) -> None:
         # torch does not check COO indices against the size by default; an index out of range
         # would make every later pass read or write out of bounds
         idx = x._indices()
-        lo, hi = idx.amin(dim=1).tolist(), idx.amax(dim=1).tolist()
+        if idx.device.type == "cpu":  # NumPy: single-threaded, no wake-up of torch's thread pool
+            lo, hi = idx.numpy().min(axis=1).tolist(), idx.numpy().max(axis=1).tolist()
+        else:
+            lo_t, hi_t = torch.aminmax(idx, dim=1)
+            lo, hi = lo_t.tolist(), hi_t.tolist()
         for d, name in enumerate(("step", "sample", "channel")):
             if lo[d] < 0 or hi[d] >= x.shape[d]:
                 bad = lo[d] if lo[d] < 0 else hi[d]

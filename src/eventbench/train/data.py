@@ -20,7 +20,13 @@ from torch import Tensor
 
 from eventbench.data import BinnedEvents
 
-__all__ = ["BinnedSplit", "Split", "TensorSplit"]
+__all__ = ["SPARSE_MIN_BINS", "BinnedSplit", "Split", "TensorSplit"]
+
+#: smallest dense batch (``T x b x N`` bins) that :class:`BinnedSplit` delivers sparse on request:
+#: for an SHD batch (1000 x 32 x 700 bins, 1.2 % active) the sparse tensor takes 14 ms to build
+#: against 42 ms for the dense one, and EventProp's CPU kernels then skip their pass over the
+#: dense bins; a Yin-Yang batch (120 x 32 x 5) is cheaper dense.
+SPARSE_MIN_BINS = 1_000_000
 
 
 class Split(Protocol):
@@ -35,8 +41,9 @@ class Split(Protocol):
         """Number of samples."""
         ...
 
-    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
-        """``(x [T, b, N], y)`` for int64 ``indices [b]``."""
+    def batch(self, indices: Tensor, sparse: bool = False) -> tuple[Tensor, Tensor]:
+        """``(x [T, b, N], y)`` for int64 ``indices [b]``. ``sparse=True`` asks for ``x`` as a
+        sparse COO tensor where that is cheaper to build (a split may return a dense one)."""
         ...
 
     def fingerprint(self) -> str | None:
@@ -69,9 +76,16 @@ class BinnedSplit:
     def __len__(self) -> int:
         return len(self.binned)
 
-    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+    def batch(self, indices: Tensor, sparse: bool = False) -> tuple[Tensor, Tensor]:
+        """Dense ``x``, or with ``sparse=True`` a coalesced sparse COO ``x`` built from the events
+        (:meth:`BinnedEvents.sparse`) when the dense batch would hold at least
+        :data:`SPARSE_MIN_BINS` bins (below that the dense tensor is as cheap)."""
         idx = indices.numpy().astype(np.int64)
-        x = self.binned.dense(idx, mode=self.mode, dtype=self.dtype)
+        bins = self.binned.n_steps * idx.shape[0] * self.binned.n_channels
+        if sparse and bins >= SPARSE_MIN_BINS:
+            x = self.binned.sparse(idx, mode=self.mode, dtype=self.dtype)
+        else:
+            x = self.binned.dense(idx, mode=self.mode, dtype=self.dtype)
         labels = self.binned.labels
         assert labels is not None  # checked in __post_init__
         return x, torch.from_numpy(labels[idx].astype(np.int64))
@@ -105,7 +119,8 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.x.shape[1])
 
-    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+    def batch(self, indices: Tensor, sparse: bool = False) -> tuple[Tensor, Tensor]:
+        """Always dense (the data are held dense; ``sparse`` is only a preference)."""
         x = self.x[:, indices]
         y = self.y[indices] if self.y.dim() == 1 else self.y[:, indices]
         return x, y

@@ -18,7 +18,7 @@ from eventbench.core import SNN, lift_silent
 from eventbench.readout import Loss
 from eventbench.readout.losses import check_compatible, predict
 
-__all__ = ["ANNLearner", "Learner", "Objective", "SNNLearner", "StepOutput"]
+__all__ = ["ANNLearner", "Learner", "Objective", "SNNLearner", "StepOutput", "sparse_input_pays"]
 
 Objective = Literal["classification", "regression"]
 
@@ -50,6 +50,12 @@ class Learner(Protocol):
         """The ``nn.Module`` holding the trainable parameters."""
         ...
 
+    @property
+    def sparse_input(self) -> bool:
+        """Whether the loop should ask the splits for sparse COO batches (a speed preference:
+        :meth:`step` accepts dense and sparse ``x`` alike)."""
+        ...
+
     def step(self, x: Tensor, y: Tensor) -> StepOutput:
         """Run one batch ``x [T, B, N]`` against targets ``y``."""
         ...
@@ -58,6 +64,18 @@ class Learner(Protocol):
         """Hook after each training epoch (spike counts summed over the epoch); returns the
         number of neurons it changed (silent-neuron lift), 0 when it does nothing."""
         ...
+
+
+def sparse_input_pays(net: SNN) -> bool:
+    """True when ``net`` runs EventProp on the compiled CPU kernels (backend ``"auto"`` or
+    ``"cpu-kernel"``, Numba installed, weights on the CPU), which read a sparse input's events
+    directly; every other path expands a sparse input to a dense one."""
+    from eventbench.eventprop import EventProp, kernels
+
+    method = net.method
+    if not isinstance(method, EventProp) or method.backend == "torch":
+        return False
+    return kernels.available() and net.readout_layer.w.device.type == "cpu"
 
 
 @dataclass(eq=False)
@@ -83,6 +101,12 @@ class SNNLearner:
     @property
     def module(self) -> nn.Module:
         return self.net
+
+    @property
+    def sparse_input(self) -> bool:
+        """Whether sparse COO batches are faster for this network: EventProp on the CPU kernels
+        reads their events directly; other paths would expand them again."""
+        return sparse_input_pays(self.net)
 
     def step(self, x: Tensor, y: Tensor) -> StepOutput:
         out = self.net(x)
@@ -116,6 +140,10 @@ class ANNLearner:
     @property
     def module(self) -> nn.Module:
         return self.net
+
+    @property
+    def sparse_input(self) -> bool:
+        return False
 
     def step(self, x: Tensor, y: Tensor) -> StepOutput:
         out: Tensor = self.net(x)

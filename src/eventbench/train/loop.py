@@ -215,7 +215,7 @@ def evaluate(learner: Learner, split: Split, batch_size: int = 500) -> EvalResul
     with torch.no_grad():
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(n, start + batch_size))
-            x, y = split.batch(idx)
+            x, y = split.batch(idx, sparse=learner.sparse_input)
             out = learner.step(x, y)
             acc.add(learner.objective, out.prediction, y, float(out.loss), len(idx))
             counts = tuple(a + b for a, b in zip(counts, out.layer_counts, strict=True))
@@ -230,6 +230,15 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 
 
 def _drop_inputs(x: Tensor, p: float, gen: torch.Generator) -> Tensor:
+    """Zero each input bin with probability ``p``; a sparse COO ``x`` keeps its layout (one draw
+    per stored bin instead of one per dense bin: same distribution, another random stream)."""
+    if x.is_sparse:
+        c = x.coalesce()
+        keep = torch.rand(c.values().shape, generator=gen) >= p
+        return torch.sparse_coo_tensor(
+            c.indices(), c.values() * keep.to(x.dtype), x.shape, is_coalesced=True,
+            check_invariants=False,
+        )
     keep = torch.rand(x.shape, generator=gen) >= p
     return x * keep.to(x.dtype)
 
@@ -365,7 +374,7 @@ def _train_epoch(
     lr = cfg.schedule.current_lr(sched)
     for b, start in enumerate(range(0, n, cfg.batch_size)):
         idx = perm[start : start + cfg.batch_size]
-        x, y = train.batch(idx)
+        x, y = train.batch(idx, sparse=learner.sparse_input)
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
         lr = cfg.schedule.current_lr(sched)

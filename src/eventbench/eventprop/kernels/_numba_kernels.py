@@ -283,6 +283,7 @@ def forward_kernel(
     vmax_b = np.empty(n_out, dt)
     argmax_b = np.empty(n_out, np.int64)
     first_b = np.empty(n_out, np.int64)
+    o_alpha, o_beta, o_rho, o_theta, o_reset, o_bias_k = oc[0], oc[1], oc[2], oc[4], oc[6], oc[7]
     for b in range(b0, b1):
         v[:] = 0
         cur_i[:] = 0
@@ -371,39 +372,43 @@ def forward_kernel(
                         spk_den[layer, b, c + q] = d_l[m]
                 cnt[layer] = c + k
                 ncur[layer] = k
-            # readout population: the last layer's spikes stamped n
+            # readout population: the last layer's spikes stamped n; the integration is one
+            # vectorisable loop, the readout kind is handled after it
             oinp[:] = 0
             lbase = noff[n_layers - 1]
             for q in range(nprv[n_layers - 1]):
-                j = prv[lbase + q]
+                orow = wout[prv[lbase + q]]
                 for k2 in range(n_out):
-                    oinp[k2] += wout[j, k2]
+                    oinp[k2] += orow[k2]
             for k2 in range(n_out):
                 ii = io[k2] + oinp[k2]
-                vv = oc[0] * vo[k2] + oc[2] * ii
+                vv = o_alpha * vo[k2] + o_rho * ii
                 if has_bias:
-                    vv = vv + oc[7] * bias[k2]
-                ii = oc[1] * ii
-                io[k2] = ii
-                if out_lif:
-                    if vv >= oc[4]:
+                    vv = vv + o_bias_k * bias[k2]
+                io[k2] = o_beta * ii
+                vo[k2] = vv
+            if out_lif:
+                for k2 in range(n_out):
+                    if vo[k2] >= o_theta:
                         if ocnt < cap_o:
                             o_step[b, ocnt] = n + 1
                             o_neu[b, ocnt] = k2
-                            o_den[b, ocnt] = ii - vv
+                            o_den[b, ocnt] = io[k2] - vo[k2]
                         ocnt += 1
                         if first_b[k2] > n + 1:
                             first_b[k2] = n + 1
-                        vv = oc[6]
-                elif kind == KIND_WEIGHTED:
-                    acc_b[k2] = acc_b[k2] + coeff[n] * vv
-                elif kind == KIND_MAX:
-                    if vv > vmax_b[k2]:
-                        vmax_b[k2] = vv
+                        vo[k2] = o_reset
+            elif kind == KIND_WEIGHTED:
+                c_n = coeff[n]
+                for k2 in range(n_out):
+                    acc_b[k2] = acc_b[k2] + c_n * vo[k2]
+            elif kind == KIND_MAX:
+                for k2 in range(n_out):
+                    if vo[k2] > vmax_b[k2]:
+                        vmax_b[k2] = vo[k2]
                         argmax_b[k2] = n
-                elif kind == KIND_TRACE:
-                    trace[n, b, k2] = vv
-                vo[k2] = vv
+            elif kind == KIND_TRACE:
+                trace[n, b] = vo
             for layer in range(n_layers):
                 base = noff[layer]
                 for q in range(ncur[layer]):
