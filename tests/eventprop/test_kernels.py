@@ -390,6 +390,20 @@ def test_sparse_input_equals_dense_input(backend: str, dtype: torch.dtype) -> No
             torch.testing.assert_close(s_grads[k], d_grads[k], rtol=tol, atol=tol, msg=k)
 
 
+def test_sparse_input_in_any_entry_order() -> None:
+    """Entries in shuffled order (even when flagged coalesced) still land in their bins."""
+    x = _input(3, 7)
+    c = x.to_sparse().coalesce()
+    perm = torch.randperm(c._nnz(), generator=torch.Generator().manual_seed(0))
+    shuffled = torch.sparse_coo_tensor(
+        c.indices()[:, perm], c.values()[perm], x.shape, is_coalesced=True, check_invariants=False
+    )
+    net = _net(_spec(REC), ExpWeightedVoltage(), "cpu-kernel", torch.float64, 2)
+    d_out, s_out = net(x), net(shuffled)
+    torch.testing.assert_close(s_out.readout, d_out.readout, rtol=1e-12, atol=1e-12)
+    _assert_same_records(s_out, d_out, rtol=1e-12)
+
+
 def test_sparse_input_with_bptt_equals_dense() -> None:
     from eventbench.core import SurrogateBPTT
 

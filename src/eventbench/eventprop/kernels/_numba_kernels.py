@@ -170,10 +170,12 @@ def sparse_events_kernel(
     events: Arr,
     bad: Arr,
 ) -> tuple[Arr, Arr, Arr]:
-    """The events of :func:`scan_kernel`, taken from a coalesced COO input instead of a dense one:
-    ``(t_idx, b_idx, c_idx, vals)`` sorted by ``(step, sample, channel)`` with indices in range
-    (checked by the caller). Explicitly stored zeros are skipped, so the lists equal the dense
-    scan's. Work ``O(nnz)``, no pass over ``T x B x n_in`` bins."""
+    """The events of :func:`scan_kernel`, taken from a COO input instead of a dense one:
+    ``(t_idx, b_idx, c_idx, vals)`` with indices in range (checked by the caller). Entries are
+    placed by a counting sort on ``(step, sample)``, stable within a bin, so a coalesced input
+    (sorted by ``(step, sample, channel)``) gives exactly the dense scan's lists, and any other
+    order still gives every event in its bin. Explicitly stored zeros are skipped. Work
+    ``O(nnz)``, no pass over ``T x B x n_in`` bins."""
     nb = b1 - b0
     dt = vals.dtype
     counts = np.zeros(t_steps * nb + 1, np.int64)
@@ -187,13 +189,15 @@ def sparse_events_kernel(
     ev_val = np.empty(ne, dt)
     sums = np.zeros(nb, np.float64)
     nbad = np.zeros(nb, np.int64)
-    k = 0
+    cursor = ev_ptr[:-1].copy()
     for q in range(vals.shape[0]):
         b = b_idx[q]
         if b0 <= b < b1 and vals[q] != 0:
+            key = t_idx[q] * nb + b - b0
+            k = cursor[key]
+            cursor[key] = k + 1
             ev_ch[k] = c_idx[q]
             _take_event(vals[q], b - b0, k, ev_val, sums, nbad)
-            k += 1
     for b in range(b0, b1):
         events[b] = sums[b - b0]
         bad[b] = nbad[b - b0]
