@@ -252,18 +252,12 @@ class BinnedEvents:
         pos = np.arange(total, dtype=np.int64) - np.repeat(first - starts, lengths)
         return pos, batch
 
-    def dense(
-        self,
-        indices: Sequence[int] | np.ndarray | None = None,
-        mode: BinMode = "binary",
-        dtype: torch.dtype = torch.float32,
-        device: torch.device | str | None = None,
-    ) -> torch.Tensor:
-        """Dense input tensor ``[T, b, N]`` for the selected samples (all when ``indices=None``).
-
-        ``mode="binary"``: 1 where a (step, channel) bin holds at least one event, else 0.
-        ``mode="count"``: the number of events in the bin.
-        """
+    def _flat_bins(
+        self, indices: Sequence[int] | np.ndarray | None, mode: BinMode
+    ) -> tuple[np.ndarray, int]:
+        """Flat bin index ``(step * b + sample) * N + channel`` of every event of the selected
+        samples (all when ``indices=None``) and their number ``b``; checks ``mode`` and the
+        sample indices."""
         if mode not in ("binary", "count"):
             raise ValueError(f"mode must be 'binary' or 'count', got {mode!r}")
         n = len(self)
@@ -277,6 +271,21 @@ class BinnedEvents:
         b = int(idx.shape[0])
         pos, batch = self._gather(idx)
         flat = (self.step[pos].astype(np.int64) * b + batch) * self.n_channels + self.channel[pos]
+        return flat, b
+
+    def dense(
+        self,
+        indices: Sequence[int] | np.ndarray | None = None,
+        mode: BinMode = "binary",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Dense input tensor ``[T, b, N]`` for the selected samples (all when ``indices=None``).
+
+        ``mode="binary"``: 1 where a (step, channel) bin holds at least one event, else 0.
+        ``mode="count"``: the number of events in the bin.
+        """
+        flat, b = self._flat_bins(indices, mode)
         out = torch.zeros(self.n_steps * b * self.n_channels, dtype=dtype, device=device)
         index = torch.from_numpy(flat).to(device=out.device)
         if mode == "binary":
@@ -296,19 +305,7 @@ class BinnedEvents:
         sorted by ``(step, sample, channel)``, one entry per non-empty bin), built in
         ``O(E log E)`` from the events without a dense tensor. EventProp's CPU kernels read it
         directly (``SNN(x_sparse)``), with no pass over the ``T x b x N`` bins."""
-        if mode not in ("binary", "count"):
-            raise ValueError(f"mode must be 'binary' or 'count', got {mode!r}")
-        n = len(self)
-        idx = (
-            np.arange(n, dtype=np.int64)
-            if indices is None
-            else np.asarray(indices, dtype=np.int64).reshape(-1)
-        )
-        if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise IndexError(f"sample index out of range [0, {n})")
-        b = int(idx.shape[0])
-        pos, batch = self._gather(idx)
-        flat = (self.step[pos].astype(np.int64) * b + batch) * self.n_channels + self.channel[pos]
+        flat, b = self._flat_bins(indices, mode)
         keys, counts = np.unique(flat, return_counts=True)
         step, rest = np.divmod(keys, b * self.n_channels)
         sample, channel = np.divmod(rest, self.n_channels)
