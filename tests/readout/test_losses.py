@@ -29,11 +29,15 @@ def test_weighted_readout_coefficients() -> None:
     cpu = torch.device("cpu")
     torch.testing.assert_close(AvgVoltage().coefficients(n, torch.float64, cpu), torch.full((4,), 0.25, dtype=torch.float64))
     exp_c = ExpWeightedVoltage().coefficients(n, torch.float64, cpu)
-    assert exp_c.tolist() == pytest.approx([math.exp(-k / 4) / 4 for k in (1, 2, 3, 4)])
+    # weights at the step midpoints t/T = (n + 1/2)/N
+    assert exp_c.tolist() == pytest.approx([math.exp(-(k + 0.5) / 4) / 4 for k in range(4)])
     lin = LinearWeightedVoltage().coefficients(n, torch.float64, cpu)
-    assert lin.tolist() == pytest.approx([0.1875, 0.125, 0.0625, 0.0])
+    assert lin.tolist() == pytest.approx([0.21875, 0.15625, 0.09375, 0.03125])
     sig = SigmoidWeightedVoltage().coefficients(n, torch.float64, cpu)
-    assert sig[1].item() == pytest.approx(0.5 / 4)  # t/T = 0.5 -> weight 1/2
+    assert sig.tolist() == pytest.approx([1 / (1 + math.exp(((k + 0.5) / 4 - 0.5) / 0.2)) / 4 for k in range(4)])
+    # 1/N sum of the weights -> (1/T) int_0^T w(t) dt (midpoint rule)
+    many = ExpWeightedVoltage().coefficients(1000, torch.float64, cpu)
+    assert many.sum().item() == pytest.approx(1 - math.exp(-1), rel=1e-6)
 
 
 def test_cross_entropy_and_reference_scaling() -> None:

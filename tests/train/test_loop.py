@@ -64,7 +64,7 @@ def _desc(net: SNN) -> dict[str, object]:
 
 def test_eventprop_learns_the_toy_task_and_is_deterministic(tmp_path: Path) -> None:
     train, val = _toy(128, 0), _toy(64, 1)
-    cfg = TrainConfig(epochs=4, batch_size=16, seed=3, schedule=LRSchedule(lr=2e-2))
+    cfg = TrainConfig(epochs=6, batch_size=16, seed=3, schedule=LRSchedule(lr=2e-2))
     runs = []
     for k in range(2):
         net = _snn()

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from eventbench.core.lif import LIFState, integrate, lif_step, zero_state
+from eventbench.core.lif import LIFState, integrate, lif_step, step_mean, zero_state
 from eventbench.core.network import NetworkTensors, SNNOutput, dense_input, input_event_count
 from eventbench.core.records import SpikeRecord, record_from_dense
 from eventbench.readout.readouts import FirstSpikeTime, Readout
@@ -89,8 +89,8 @@ class SurrogateBPTT:
                 new_z.append(step.spikes)
                 spikes[layer].append(step.spikes)
             o_in = LIFState(out_state.v, out_state.i + z_prev[-1] @ net.w_out)
+            trace.append(step_mean(o_in, net.out_coeffs, net.bias))
             out_state = integrate(o_in, net.out_coeffs, net.bias)
-            trace.append(out_state.v)
             z_prev = new_z
         v_trace = torch.stack(trace)
         dense = [torch.stack(s) for s in spikes]

@@ -20,7 +20,15 @@ from torch import Tensor
 
 from eventbench.core.params import StepCoeffs
 
-__all__ = ["LIFState", "LIFStep", "heaviside", "integrate", "lif_step"]
+__all__ = [
+    "LIFState",
+    "LIFStep",
+    "crossing_slope",
+    "heaviside",
+    "integrate",
+    "lif_step",
+    "step_mean",
+]
 
 SpikeFn = Callable[[Tensor], Tensor]
 
@@ -38,8 +46,10 @@ class LIFStep(NamedTuple):
     Attributes:
         spikes: ``[B, N]`` spikes stamped at the end of the step (0/1, or surrogate-valued).
         state: state after the reset.
-        i_minus_v: ``I - V`` at the crossing (``I`` after the decay, ``V`` before the reset),
-            the discrete stand-in for :math:`\\tau_m \\dot V^-` used by the adjoint jump.
+        i_minus_v: :math:`\\tau_m \\dot V^-` at the threshold crossing, the adjoint jump's
+            denominator: ``I(t*) - threshold`` at the crossing time ``t*`` located within the
+            step by :func:`crossing_slope` when ``lif_step(..., slope=True)``; otherwise the
+            cheap end-of-step value ``I - V`` (``I`` after the decay, ``V`` before the reset).
     """
 
     spikes: Tensor
@@ -61,18 +71,62 @@ def integrate(state: LIFState, c: StepCoeffs, bias: Tensor | None = None) -> LIF
     return LIFState(v, c.beta * state.i)
 
 
+def step_mean(state: LIFState, c: StepCoeffs, bias: Tensor | None = None) -> Tensor:
+    r"""Mean voltage over one step, in closed form, from the state at its start (after the
+    events delivered then): :math:`\bar V = \mu_V V + \mu_I I + (1-\mu_V) b`
+    (:class:`~eventbench.core.params.StepCoeffs`). The voltage readouts integrate it, so a
+    readout is an exact time integral of the piecewise-exact trajectory. ``[B, N]``."""
+    v = c.mu_v * state.v + c.mu_i * state.i
+    if bias is not None:
+        v = v + (1.0 - c.mu_v) * bias
+    return v
+
+
+def crossing_slope(v0: Tensor, i0: Tensor, v1: Tensor, c: StepCoeffs) -> Tensor:
+    r"""Jump denominator :math:`\tau_m \dot V(t^*) = I(t^*) - \vartheta` at the threshold
+    crossing ``t*`` inside a step that starts at ``(v0, i0)`` (``i0`` after the events delivered
+    then) and ends at ``v1 >= threshold`` (before the reset); all ``[B, N]``.
+
+    The crossing is placed by linear interpolation, :math:`u_0 = dt\,(\vartheta - V_0)/(V_1 -
+    V_0)`, then refined by one Newton step on the exact trajectory
+    :math:`V(u) = e^{-u/\tau_m} V_0 + \rho(u) I_0` (clamped to ``[0, dt]``), and the current is
+    :math:`I(t^*) = e^{-u/\tau_s} I_0`. Taking ``I`` after the whole step's decay and ``V`` after
+    an overshoot (the reference codes' ``I - V``) makes the denominator too small by
+    :math:`O(dt)`, which at ``dt = 1 ms`` in the mean-driven regime inflates the jumps several
+    times. Entries where ``v1 < threshold`` get a finite value that nothing reads.
+    """
+    tm, ts, dt, th = c.tau_mem_s, c.tau_syn_s, c.dt_s, c.threshold
+    rise = v1 - v0
+    frac = torch.where(rise > 0, (th - v0) / torch.where(rise > 0, rise, 1.0), 1.0)
+    u = frac.clamp(0.0, 1.0) * dt
+    em, es = torch.exp(u * (-1.0 / tm)), torch.exp(u * (-1.0 / ts))
+    rho_u = (em - es) * (ts / (tm - ts)) if abs(tm - ts) > 1e-9 * tm else (u / tm) * em
+    v_u = em * v0 + rho_u * i0
+    i_u = es * i0
+    slope = i_u - v_u
+    step = torch.where(slope > 0, (v_u - th) * tm / torch.where(slope > 0, slope, 1.0), 0.0)
+    u = (u - step).clamp(0.0, dt)
+    return torch.exp(u * (-1.0 / ts)) * i0 - th
+
+
 def lif_step(
-    state: LIFState, c: StepCoeffs, spike_fn: SpikeFn = heaviside, detach_reset: bool = False
+    state: LIFState,
+    c: StepCoeffs,
+    spike_fn: SpikeFn = heaviside,
+    detach_reset: bool = False,
+    slope: bool = False,
 ) -> LIFStep:
     """One LIF step: integrate, threshold, absolute reset. ``state.i`` already holds the events
     delivered at the start of the step. ``spike_fn`` maps ``V - threshold`` to spikes; a surrogate
     function makes the step differentiable for BPTT, and ``detach_reset`` keeps the reset out of
-    its graph."""
+    its graph. ``slope=True`` computes the adjoint denominator at the crossing time
+    (:func:`crossing_slope`, what EventProp uses)."""
     pre = integrate(state, c)
     z = spike_fn(pre.v - c.threshold)
     zr = z.detach() if detach_reset else z
     v = pre.v * (1.0 - zr) + c.v_reset * zr
-    return LIFStep(z, LIFState(v, pre.i), pre.i - pre.v)
+    den = crossing_slope(state.v, state.i, pre.v, c) if slope else pre.i - pre.v
+    return LIFStep(z, LIFState(v, pre.i), den)
 
 
 def zero_state(batch: int, n: int, like: Tensor) -> LIFState:

@@ -69,6 +69,16 @@ class StepCoeffs:
     .. math::
         \lambda_I \leftarrow \beta\lambda_I + \kappa\lambda_V, \qquad \lambda_V \leftarrow \alpha\lambda_V,
         \qquad \kappa = \rho\,\tau_m/\tau_s.
+
+    Step mean of the voltage (what the voltage readouts integrate), from the state ``(V, I)`` at
+    the start of the step (after the events delivered then):
+
+    .. math::
+        \bar V = \frac{1}{dt}\int_0^{dt} V(u)\,du = \mu_V V + \mu_I I + (1-\mu_V) b,
+        \qquad \mu_V = \frac{\tau_m}{dt}(1-\alpha),
+        \qquad \mu_I = \frac{\tau_s}{dt}\,\frac{\tau_m(1-\alpha) - \tau_s(1-\beta)}{\tau_m-\tau_s}
+
+    (limit :math:`\mu_I = \frac{\tau}{dt}(1 - \alpha(1 + dt/\tau))` when :math:`\tau_m=\tau_s=\tau`).
     """
 
     dt_s: float
@@ -80,6 +90,8 @@ class StepCoeffs:
     tau_syn_s: float
     threshold: float
     v_reset: float
+    mu_v: float
+    mu_i: float
 
 
 def discretise(params: LIFParams, dt_s: float) -> StepCoeffs:
@@ -94,10 +106,13 @@ def discretise(params: LIFParams, dt_s: float) -> StepCoeffs:
     tm, ts = params.tau_mem_s, params.tau_syn_s
     alpha = math.exp(-dt_s / tm)
     beta = math.exp(-dt_s / ts)
+    mu_v = tm / dt_s * -math.expm1(-dt_s / tm)
     if abs(tm - ts) <= _EQUAL_TAU_RTOL * tm:
         rho = dt_s / tm * alpha
+        mu_i = tm / dt_s * (1.0 - alpha * (1.0 + dt_s / tm))
     else:
         rho = ts / (tm - ts) * (alpha - beta)
+        mu_i = ts / dt_s * (tm * -math.expm1(-dt_s / tm) - ts * -math.expm1(-dt_s / ts)) / (tm - ts)
     return StepCoeffs(
         dt_s=dt_s,
         alpha=alpha,
@@ -108,4 +123,6 @@ def discretise(params: LIFParams, dt_s: float) -> StepCoeffs:
         tau_syn_s=ts,
         threshold=params.threshold,
         v_reset=params.v_reset,
+        mu_v=mu_v,
+        mu_i=mu_i,
     )

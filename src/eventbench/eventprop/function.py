@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from eventbench.core.lif import LIFState, integrate, lif_step, zero_state
+from eventbench.core.lif import LIFState, integrate, lif_step, step_mean, zero_state
 from eventbench.core.network import NetworkTensors
 from eventbench.core.params import StepCoeffs
 from eventbench.core.records import SpikeRecord, concat_records, record_from_dense
@@ -228,19 +228,19 @@ def _forward(
                 if wr is not None:
                     inp = inp + z_prev[layer] @ wr
                 st = states[layer]
-                step = lif_step(LIFState(st.v, st.i + inp), net.coeffs[layer])
+                step = lif_step(LIFState(st.v, st.i + inp), net.coeffs[layer], slope=True)
                 states[layer] = step.state
                 zbuf[layer][k] = step.spikes
                 dbuf[layer][k] = step.i_minus_v
             o_in = LIFState(out_state.v, out_state.i + z_prev[-1] @ w_out)
             if lif_out:
-                ostep = lif_step(o_in, oc)
+                ostep = lif_step(o_in, oc, slope=True)
                 out_state = ostep.state
                 zout[k] = ostep.spikes
                 dout[k] = ostep.i_minus_v
             else:
+                v = step_mean(o_in, oc, bias)  # the readouts integrate the step mean
                 out_state = integrate(o_in, oc, bias)
-                v = out_state.v
                 n = c0 + k
                 if coeff is not None:
                     acc += coeff[n] * v
@@ -322,6 +322,20 @@ def _jump(
     return lam_v + z * delta
 
 
+def _readout_source(
+    kind: str, coeff: Tensor | None, g_readout: Tensor, argmax: Tensor, n: int
+) -> Tensor | None:
+    r"""``dL/d\bar V_n`` ``[B, n_out]`` of a voltage readout for step ``n`` (``None`` for the
+    spike-time readout): ``g c_n`` (weighted), ``g_n`` (trace), ``g`` at the arg-max step (max)."""
+    if coeff is not None:
+        return g_readout * coeff[n]
+    if kind == "trace":
+        return g_readout[n]
+    if kind == "max":
+        return torch.where(argmax == n, g_readout, 0.0)
+    return None
+
+
 def _backward(
     cfg: EventPropConfig,
     net: NetworkTensors,
@@ -397,14 +411,8 @@ def _backward(
                     if wr is not None:
                         f = f + (lam_v[layer] - lam_i[layer]) @ wr.T
                     fb[layer] = f
-            # readout at t_s
-            if coeff is not None:
-                lam_vo = lam_vo - g_readout * (coeff[n] / oc.tau_mem_s)
-            elif ro.kind == "trace":
-                lam_vo = lam_vo - g_readout[n] / oc.tau_mem_s
-            elif ro.kind == "max":
-                lam_vo = lam_vo - torch.where(extra == n, g_readout, 0.0) / oc.tau_mem_s
-            elif first is not None and out_rec is not None:
+            # spike-time readout at t_s (voltage readouts enter at t_n^+, below)
+            if first is not None and out_rec is not None:
                 zrow = zo[k + 1]
                 t_term = torch.where(first == s, g_readout, 0.0)
                 lam_vo = _jump(lam_vo, zrow, do[k + 1], None, oc, t_term, None)
@@ -435,6 +443,13 @@ def _backward(
                 lam_i_buf[layer][k] = lam_i[layer]
             lam_io = oc.beta * lam_io + oc.kappa * lam_vo
             lam_vo = oc.alpha * lam_vo
+            # voltage readouts: dL/d(step mean of step n) = G, a source on the state at t_n^+
+            g_n = _readout_source(ro.kind, coeff, g_readout, extra, n)
+            if g_n is not None:
+                lam_vo = lam_vo - g_n * (oc.mu_v / oc.tau_mem_s)
+                lam_io = lam_io - g_n * (oc.mu_i / oc.tau_syn_s)
+                if g_bias is not None:
+                    g_bias += (1.0 - oc.mu_v) * g_n.sum(dim=0)
             lam_io_buf[k] = lam_io
         # weight gradients: events delivered at t_n (n in chunk) meet lambda_I(t_n)
         lo, hi = max(0, shift), clen + min(0, shift)

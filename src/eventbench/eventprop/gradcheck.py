@@ -383,3 +383,173 @@ def run_gradcheck(
         attempts=attempt + 1,
         spike_mismatches=_count_mismatches(cfg, traces, out.spikes),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the training regime (verification ladder step 7)
+
+
+@dataclass(frozen=True)
+class RegimeConfig:
+    """A scaled-down mean-driven network, the regime of the SHD recipe: many weak inputs, the
+    steady-state voltage just above threshold, regular firing at tens of Hz.
+
+    Attributes:
+        n_inputs, rate_hz: Poisson inputs and their rate (on a 1 ms grid, so that every ``dt``
+            that divides 1 ms bins them exactly).
+        hidden: hidden neurons (one layer); ``recurrent`` adds ``w_rec ~ N(0, rec_std^2)``.
+        ff_mean, ff_std: input weights ``N(mean, std^2)`` (the SHD recipe's initialisation).
+        out_std: readout weights ``N(0, std^2)``.
+        n_outputs, duration_ms, batch, seed: the rest of the case; loss: a :data:`LOSSES` key
+            (cross-entropy on that voltage readout).
+    """
+
+    n_inputs: int = 100
+    rate_hz: float = 84.0
+    hidden: int = 10
+    recurrent: bool = False
+    ff_mean: float = 0.03
+    ff_std: float = 0.01
+    rec_std: float = 0.02
+    out_std: float = 0.03
+    n_outputs: int = 3
+    duration_ms: float = 200.0
+    batch: int = 4
+    seed: int = 0
+    loss: str = "exp"
+
+
+@dataclass(frozen=True)
+class RegimeRow:
+    """Time-stepped EventProp gradient ``g`` of one tensor against the exact one ``g*``.
+
+    ``ratio = (g . g/|g|) / (g* . g/|g|)``: the loss change per unit step that ``g`` predicts
+    along its own direction, over the exact one (1 is exact; 10 means ten times too large; a
+    negative value means ``-g`` goes uphill). ``cosine`` between ``g`` and ``g*``.
+    """
+
+    dt_ms: float
+    name: str
+    cosine: float
+    ratio: float
+    norm: float
+    exact_norm: float
+
+
+@dataclass(frozen=True)
+class RegimeReport:
+    """Rows per ``dt`` and tensor, with the fraction of crossings that hit the guard and the
+    hidden rate of the exact simulation (Hz)."""
+
+    config: RegimeConfig
+    rows: tuple[RegimeRow, ...]
+    guard_fraction: dict[float, float]
+    hidden_rate_hz: float
+    fd_check: float
+
+
+def _regime_case(cfg: RegimeConfig) -> tuple[exact.ExactNetwork, list[tuple[F64, npt.NDArray[np.int64]]], npt.NDArray[np.int64]]:
+    rng = np.random.default_rng(cfg.seed)
+    w_ff = rng.normal(cfg.ff_mean, cfg.ff_std, (cfg.n_inputs, cfg.hidden))
+    w_rec = rng.normal(0.0, cfg.rec_std, (cfg.hidden, cfg.hidden)) if cfg.recurrent else None
+    layer = exact.ExactLayer(w_ff=w_ff, w_rec=w_rec, tau_mem_s=_TAU_M, tau_syn_s=_TAU_S)
+    net = exact.ExactNetwork(
+        hidden=(layer,),
+        out_w=rng.normal(0.0, cfg.out_std, (cfg.hidden, cfg.n_outputs)),
+        out_tau_mem_s=_TAU_M,
+        out_tau_syn_s=_TAU_S,
+        out_bias=np.zeros(cfg.n_outputs),
+    )
+    n_grid = round(cfg.duration_ms)  # 1 ms grid
+    p = cfg.rate_hz * 1e-3
+    inputs = []
+    for _ in range(cfg.batch):
+        hit = rng.random((n_grid, cfg.n_inputs)) < p
+        hit[0] = False  # nothing at t = 0 (a spike stamped 0 is delivered at once on every grid)
+        steps, chans = np.nonzero(hit)
+        inputs.append((steps.astype(np.float64) * 1e-3, chans.astype(np.int64)))
+    labels = rng.integers(0, cfg.n_outputs, cfg.batch).astype(np.int64)
+    return net, inputs, labels
+
+
+def _gc_config(cfg: RegimeConfig, dt_ms: float) -> GradcheckConfig:
+    return GradcheckConfig(
+        hidden=(cfg.hidden,),
+        recurrent=cfg.recurrent,
+        loss=cfg.loss,
+        dt_ms=dt_ms,
+        n_inputs=cfg.n_inputs,
+        n_outputs=cfg.n_outputs,
+        duration_ms=cfg.duration_ms,
+        batch=cfg.batch,
+    )
+
+
+def run_regime_check(cfg: RegimeConfig, dt_ms: tuple[float, ...] = (1.0, 0.5, 0.25, 0.1)) -> RegimeReport:
+    """Verification at the training regime: the time-stepped EventProp gradient at each ``dt``
+    against the exact gradient of the continuous-time loss (the exact-time adjoint on the
+    event-driven float64 simulation, itself checked here against one central finite difference
+    along ``-g*``: ``fd_check`` is their relative difference).
+
+    Only voltage readouts (``avg``, ``exp``, ``linear``, ``sigmoid``) are supported.
+    """
+    if cfg.loss not in ("avg", "exp", "linear", "sigmoid"):
+        raise ValueError(f"run_regime_check supports the voltage readouts avg/exp/linear/sigmoid, got {cfg.loss!r}")
+    kind = LOSSES[cfg.loss][1]
+    dur = cfg.duration_ms * 1e-3
+    net, inputs, labels = _regime_case(cfg)
+    base = _gc_config(cfg, 1.0)
+    names = _engine_names(net)
+    exact_g: dict[str, F64] = {}
+    total_loss = 0.0
+    n_spikes = 0
+    for (times, chans), label in zip(inputs, labels, strict=True):
+        trace = exact.simulate(net, times, chans, dur)
+        n_spikes += int(sum(c.sum() for c in trace.spike_counts()[:-1]))
+        z = exact.readout(trace, kind)
+        loss, g_z = _loss_and_grad(base, z, int(label))
+        total_loss += loss
+        adj = exact.exact_adjoint_gradient(net, trace, g_z, kind)
+        for k in names:
+            exact_g[k] = exact_g.get(k, 0.0) + adj[k]
+
+    def exact_loss(params: dict[str, F64]) -> float:
+        moved = exact.replace_parameters(net, params)
+        tot = 0.0
+        for (times, chans), label in zip(inputs, labels, strict=True):
+            z = exact.readout(exact.simulate(moved, times, chans, dur), kind)
+            tot += _loss_and_grad(base, z, int(label))[0]
+        return tot
+
+    # one central difference along the exact hidden-weight gradient confirms the adjoint
+    key = "hidden.0.w_ff"
+    d = exact_g[key] / max(float(np.linalg.norm(exact_g[key])), 1e-300)
+    h = 1e-5
+    p0 = exact.network_parameters(net)
+    plus = {**p0, key: p0[key] + h * d}
+    minus = {**p0, key: p0[key] - h * d}
+    fd = (exact_loss(plus) - exact_loss(minus)) / (2 * h)
+    along = float(np.sum(exact_g[key] * d))
+    fd_check = abs(fd - along) / max(abs(along), 1e-300)
+
+    rows: list[RegimeRow] = []
+    guard: dict[float, float] = {}
+    for step in dt_ms:
+        gcfg = _gc_config(cfg, step)
+        snn = _engine(gcfg, net, None)
+        out = snn(_bin_inputs(gcfg, inputs))
+        CrossEntropy()(out.readout, torch.from_numpy(labels)).backward()  # type: ignore[no-untyped-call]
+        spikes = sum(r.n_spikes for r in out.spikes)
+        guard[step] = out.guard_hits / max(spikes, 1)
+        params = dict(snn.named_parameters())
+        for k, eng in names.items():
+            grad = params[eng].grad
+            g = grad.numpy() if grad is not None else np.zeros_like(exact_g[k])
+            gs = exact_g[k]
+            gn, sn = float(np.linalg.norm(g)), float(np.linalg.norm(gs))
+            cos = float(np.sum(g * gs)) / max(gn * sn, 1e-300)
+            own = g / max(gn, 1e-300)
+            ratio = float(np.sum(g * own)) / float(np.sum(gs * own)) if gn > 0 else 0.0
+            rows.append(RegimeRow(step, eng, cos, ratio, gn, sn))
+    rate = n_spikes / (cfg.batch * cfg.hidden * dur)
+    return RegimeReport(cfg, tuple(rows), guard, rate, fd_check)

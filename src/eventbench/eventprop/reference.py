@@ -10,6 +10,7 @@ Notation: ``lambda_v``, ``lambda_i`` as in Wunderlich & Pehle (2021); ``dL/dV = 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,11 +47,26 @@ class RefNetwork:
 class RefResult:
     """Forward result of one sample plus the gradients after :func:`reference_eventprop`."""
 
-    v_out: F64  # [T, n_out] samples V(t_{n+1})
+    v_out: F64  # [T, n_out] step means of V over [t_n, t_{n+1}]
     spikes: list[list[tuple[int, int, float]]]  # per layer: (stamp, neuron, I - V)
     out_spikes: list[tuple[int, int, float]]
     grads: dict[str, F64] = field(default_factory=dict)
     guard_hits: int = 0
+
+
+def _crossing_slope(v0: float, i0: float, v1: float, c: StepCoeffs) -> float:
+    """``I(t*) - threshold`` at the crossing inside a step from ``(v0, i0)`` to ``v1``: linear
+    interpolation, one Newton step on the exact ``V(u)``, clamped to the step."""
+    tm, ts, dt, th = c.tau_mem_s, c.tau_syn_s, c.dt_s, c.threshold
+    frac = (th - v0) / (v1 - v0) if v1 > v0 else 1.0
+    u = min(max(frac, 0.0), 1.0) * dt
+    em, es = math.exp(-u / tm), math.exp(-u / ts)
+    rho_u = ts / (tm - ts) * (em - es) if abs(tm - ts) > 1e-9 * tm else u / tm * em
+    v_u = em * v0 + rho_u * i0
+    slope = es * i0 - v_u
+    if slope > 0:
+        u = min(max(u - (v_u - th) * tm / slope, 0.0), dt)
+    return math.exp(-u / ts) * i0 - th
 
 
 def _forward(net: RefNetwork, x: F64) -> RefResult:
@@ -74,17 +90,24 @@ def _forward(net: RefNetwork, x: F64) -> RefResult:
             wr = net.w_rec[layer]
             if wr is not None:
                 i[layer] = i[layer] + z_prev[layer] @ wr
+            v_start, i_start = v[layer].copy(), i[layer].copy()
             v[layer] = c.alpha * v[layer] + c.rho * i[layer]
             i[layer] = c.beta * i[layer]
             z = np.zeros(sizes[layer])
             for j in range(sizes[layer]):
                 if v[layer][j] >= c.threshold:
                     z[j] = 1.0
-                    spikes[layer].append((n + 1, j, float(i[layer][j] - v[layer][j])))
+                    den = _crossing_slope(v_start[j], i_start[j], v[layer][j], c)
+                    spikes[layer].append((n + 1, j, den))
                     v[layer][j] = c.v_reset
             z_new.append(z)
         oc = net.out_coeffs
         io = io + z_prev[-1] @ net.w_out
+        # step mean of V over [t_n, t_{n+1}] (what the voltage readouts integrate)
+        v_out[n] = oc.mu_v * vo + oc.mu_i * io
+        if net.bias is not None:
+            v_out[n] += (1.0 - oc.mu_v) * net.bias
+        vo_start, io_start = vo.copy(), io.copy()
         vo = oc.alpha * vo + oc.rho * io
         if net.bias is not None:
             vo = vo + (1.0 - oc.alpha) * net.bias
@@ -92,9 +115,9 @@ def _forward(net: RefNetwork, x: F64) -> RefResult:
         if net.out_kind == "lif":
             for k in range(n_out):
                 if vo[k] >= oc.threshold:
-                    out_spikes.append((n + 1, k, float(io[k] - vo[k])))
+                    den = _crossing_slope(vo_start[k], io_start[k], vo[k], oc)
+                    out_spikes.append((n + 1, k, den))
                     vo[k] = oc.v_reset
-        v_out[n] = vo
         z_prev = z_new
     return RefResult(v_out, spikes, out_spikes)
 
@@ -154,17 +177,8 @@ def reference_eventprop(
         post_v = [lv.copy() for lv in lam_v]
         post_i = [li.copy() for li in lam_i]
         post_vo, post_io = lam_vo.copy(), lam_io.copy()
-        # readout terms at t_s
-        if readout_kind == "weighted":
-            assert coefficients is not None
-            lam_vo = lam_vo - readout_grad * coefficients[n] / oc.tau_mem_s
-        elif readout_kind == "trace":
-            lam_vo = lam_vo - readout_grad[n] / oc.tau_mem_s
-        elif readout_kind == "max":
-            for k in range(n_out):
-                if argmax[k] == n:
-                    lam_vo[k] -= readout_grad[k] / oc.tau_mem_s
-        elif readout_kind == "first_spike":
+        # spike-time readout terms at t_s
+        if readout_kind == "first_spike":
             for k, den in out_by_stamp.get(s, []):
                 if den < guard_eps:
                     hits += 1
@@ -207,6 +221,18 @@ def reference_eventprop(
             lam_v[layer] = c.alpha * lam_v[layer]
         lam_io = oc.beta * lam_io + oc.kappa * lam_vo
         lam_vo = oc.alpha * lam_vo
+        # voltage readouts: source dL/d(step mean n) on the output state at t_n^+
+        src = np.zeros(n_out)
+        if readout_kind == "weighted":
+            assert coefficients is not None
+            src = readout_grad * coefficients[n]
+        elif readout_kind == "trace":
+            src = readout_grad[n]
+        elif readout_kind == "max":
+            src = np.where(argmax == n, readout_grad, 0.0)
+        lam_vo = lam_vo - src * oc.mu_v / oc.tau_mem_s
+        lam_io = lam_io - src * oc.mu_i / oc.tau_syn_s
+        g_bias += (1.0 - oc.mu_v) * src
         # events delivered at t_n: input bin n and spikes stamped n
         for layer in range(n_layers):
             ts = net.coeffs[layer].tau_syn_s

@@ -17,11 +17,13 @@ Packed layout (all 1-D, C order, one dtype ``F`` = float32 or float64):
 * ``w_ff[l]`` (``[n_pre_l, N_l]``) is ``wff[ff_off[l] : ff_off[l] + n_pre_l * N_l]``;
 * ``w_rec[l]`` (``[N_l, N_l]``) is ``wrec[rec_off[l] : ...]``, ``rec_off[l] = -1`` without one;
 * ``hc[l] = (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha,
-  tau_mem)`` in ``F`` (python floats rounded once, as torch rounds scalars), ``oc`` the same for
+  tau_mem, tau_syn, dt, mu_v, mu_i, 1 - mu_v, equal_tau)`` in ``F`` (python floats rounded once,
+  as torch rounds scalars; ``equal_tau`` is 1 when ``tau_mem = tau_syn``), ``oc`` the same for
   the readout population.
 
 Spikes are kept per sample, in time order: ``spk_step[l, b, :cnt]`` (stamp ``n + 1``),
-``spk_neu`` and ``spk_den`` (``I - V`` at the crossing), with a capacity ``cap``; the count keeps
+``spk_neu`` and ``spk_den`` (``I(t*) - threshold`` at the crossing time ``t*``, see
+:func:`eventbench.core.lif.crossing_slope`), with a capacity ``cap``; the count keeps
 running past the capacity so that the caller can rerun with a larger buffer.
 
 Input events (from :func:`scan_kernel` for a dense input, :func:`sparse_events_kernel` for a
@@ -97,6 +99,29 @@ def _dot(a: Arr, b: Arr, zero: Any) -> Any:
     for i in range(a.shape[0]):
         s += a[i] * b[i]
     return s
+
+
+@_jit_inline
+def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
+    """``I(t*) - threshold`` at the crossing of a step from ``(v0, i0)`` to ``v1`` (coefficient
+    row ``c``): linear interpolation, one Newton step on the exact ``V(u)``, clamped to the
+    step; the operations of :func:`eventbench.core.lif.crossing_slope`, here in float64."""
+    v0f, i0f, v1f = float(v0), float(i0), float(v1)
+    th, tm, ts, dt = float(c[4]), float(c[8]), float(c[9]), float(c[10])
+    rise = v1f - v0f
+    frac = (th - v0f) / rise if rise > 0.0 else 1.0
+    u = min(max(frac, 0.0), 1.0) * dt
+    em = np.exp(u * (-1.0 / tm))
+    es = np.exp(u * (-1.0 / ts))
+    if c[14] != 0:
+        rho_u = (u / tm) * em
+    else:
+        rho_u = (em - es) * (ts / (tm - ts))
+    v_u = em * v0f + rho_u * i0f
+    slope = es * i0f - v_u
+    if slope > 0.0:
+        u = min(max(u - (v_u - th) * tm / slope, 0.0), dt)
+    return float(np.exp(u * (-1.0 / ts)) * i0f - th)
 
 
 @_jit_inline
@@ -278,6 +303,8 @@ def forward_kernel(
     io = np.empty(n_out, dt)
     oinp = np.empty(n_out, dt)
     dbuf = np.empty(nmax, dt)
+    v0buf = np.empty(nmax, dt)
+    i0buf = np.empty(nmax, dt)
     mask = np.zeros((nmax // 8 + 1) * 8, np.uint8)
     mask_u = mask.view(np.uint64)
     # per-sample state written back once per sample: the blocks of two threads may share a
@@ -288,6 +315,10 @@ def forward_kernel(
     argmax_b = np.empty(n_out, np.int64)
     first_b = np.empty(n_out, np.int64)
     o_alpha, o_beta, o_rho, o_theta, o_reset, o_bias_k = oc[0], oc[1], oc[2], oc[4], oc[6], oc[7]
+    o_mu_v, o_mu_i, o_mu_b = oc[11], oc[12], oc[13]
+    vbar = np.empty(n_out, dt)
+    ovs = np.empty(n_out, dt)
+    ois = np.empty(n_out, dt)
     for b in range(b0, b1):
         v[:] = 0
         cur_i[:] = 0
@@ -345,13 +376,16 @@ def forward_kernel(
                 # integrate, threshold and reset in one vectorisable pass (spikes marked in
                 # ``mask``, ``I - V`` at the crossing kept in ``dbuf``), then collect the spikes
                 d_l = dbuf[:nl]
+                v0_l = v0buf[:nl]
+                i0_l = i0buf[:nl]
                 z_l = mask[:nl]
                 for m in range(nl):
                     ii = i_l[m] + inp_l[m]
+                    v0_l[m] = v_l[m]
+                    i0_l[m] = ii
                     vv = alpha * v_l[m] + rho * ii
-                    ii = beta * ii
-                    i_l[m] = ii
-                    d_l[m] = ii - vv
+                    i_l[m] = beta * ii
+                    d_l[m] = vv
                     spike = vv >= theta
                     z_l[m] = spike
                     v_l[m] = v_reset if spike else vv
@@ -373,7 +407,9 @@ def forward_kernel(
                         m = cur[base + q]
                         spk_step[layer, b, c + q] = n + 1
                         spk_neu[layer, b, c + q] = m
-                        spk_den[layer, b, c + q] = d_l[m]
+                        spk_den[layer, b, c + q] = _crossing_slope(
+                            v0_l[m], i0_l[m], d_l[m], hc[layer]
+                        )
                 cnt[layer] = c + k
                 ncur[layer] = k
             # readout population: the last layer's spikes stamped n; the integration is one
@@ -386,6 +422,13 @@ def forward_kernel(
                     oinp[k2] += orow[k2]
             for k2 in range(n_out):
                 ii = io[k2] + oinp[k2]
+                # step mean over [t_n, t_{n+1}] from the state at t_n (voltage readouts)
+                vm = o_mu_v * vo[k2] + o_mu_i * ii
+                if has_bias:
+                    vm = vm + o_mu_b * bias[k2]
+                vbar[k2] = vm
+                ovs[k2] = vo[k2]
+                ois[k2] = ii
                 vv = o_alpha * vo[k2] + o_rho * ii
                 if has_bias:
                     vv = vv + o_bias_k * bias[k2]
@@ -397,7 +440,7 @@ def forward_kernel(
                         if ocnt < cap_o:
                             o_step[b, ocnt] = n + 1
                             o_neu[b, ocnt] = k2
-                            o_den[b, ocnt] = io[k2] - vo[k2]
+                            o_den[b, ocnt] = _crossing_slope(ovs[k2], ois[k2], vo[k2], oc)
                         ocnt += 1
                         if first_b[k2] > n + 1:
                             first_b[k2] = n + 1
@@ -405,14 +448,14 @@ def forward_kernel(
             elif kind == KIND_WEIGHTED:
                 c_n = coeff[n]
                 for k2 in range(n_out):
-                    acc_b[k2] = acc_b[k2] + c_n * vo[k2]
+                    acc_b[k2] = acc_b[k2] + c_n * vbar[k2]
             elif kind == KIND_MAX:
                 for k2 in range(n_out):
-                    if vo[k2] > vmax_b[k2]:
-                        vmax_b[k2] = vo[k2]
+                    if vbar[k2] > vmax_b[k2]:
+                        vmax_b[k2] = vbar[k2]
                         argmax_b[k2] = n
             elif kind == KIND_TRACE:
-                trace[n, b] = vo
+                trace[n, b] = vbar
             for layer in range(n_layers):
                 base = noff[layer]
                 for q in range(ncur[layer]):
@@ -443,7 +486,7 @@ def backward_kernel(
     hc: Arr,
     oc: Arr,
     kind: int,
-    coeff_tau: Arr,
+    coeff: Arr,
     g: Arr,
     argmax: Arr,
     first: Arr,
@@ -470,12 +513,15 @@ def backward_kernel(
     1. feedback of the spikes stamped ``s < N`` from the adjoints at :math:`t_s^+`:
        :math:`F_j = \sum_m W^{next}_{jm}(\lambda_V - \lambda_I)_m + \sum_m W^{rec}_{jm}(\lambda_V
        - \lambda_I)_m`;
-    2. readout term at ``t_s`` on :math:`\lambda_V^{out}` (``coeff_tau[n] = c_n / \tau_m``,
-       trace ``g[n] / \tau_m``, max at the arg-max, first-spike jumps and phantom at ``T``);
+    2. first-spike readout at ``t_s``: jumps at the output spikes and the phantom at ``T``;
     3. hidden jumps :math:`\lambda_V \mathrel{+}= [(\vartheta - V_r)\lambda_V + F]/\max(I-V,
        \epsilon)` (+ regulariser);
     4. :math:`\lambda_I \leftarrow \beta\lambda_I + \kappa\lambda_V`, :math:`\lambda_V \leftarrow
        \alpha\lambda_V`;
+    4b. voltage readouts at :math:`t_n^+`: with :math:`G = \partial L/\partial\bar V_n`
+       (``g c_n`` weighted, ``g[n]`` trace, ``g`` at the arg-max step),
+       :math:`\lambda_V^{out} \mathrel{-}= G\mu_V/\tau_m`, :math:`\lambda_I^{out}
+       \mathrel{-}= G\mu_I/\tau_s`;
     5. every event delivered at ``t_n`` adds :math:`\lambda_I` of its target to its synapse.
 
     Gradient buffers of this block (float64; the caller sums the blocks' buffers and multiplies
@@ -485,7 +531,8 @@ def backward_kernel(
     ``g_rec [len(wrec)]``, ``g_out [n_last, n_out]``, ``g_bias [n_out]`` (holds
     :math:`\sum_{n,b}\lambda_V^{out}`).
 
-    ``eps_arr = (guard_eps, 0)`` in ``F`` (the guard and a typed zero); ``g`` is ``dL/d readout``
+    ``eps_arr = (guard_eps, 0, mu_v / tau_m, mu_i / tau_s)`` in ``F`` (the guard, a typed zero and the
+    readout source factors); ``g`` is ``dL/d readout``
     as ``[1, B, n_out]`` (``[T, B, n_out]`` for traces); ``argmax``/``first`` come from the
     forward pass (only the one of the readout kind is read).
     """
@@ -501,6 +548,12 @@ def backward_kernel(
     last = n_layers - 1
     eps = eps_arr[0]
     zero = eps_arr[1]
+    # source factors of the voltage readouts (in F, as torch rounds its scalars); the bias
+    # buffer holds sum(lambda_V^out) and is scaled by -(1 - alpha) tau_m, so its direct term
+    # (1 - mu_v) G is divided by that scale (float64)
+    src_v = eps_arr[2]
+    src_i = eps_arr[3]
+    src_b = -(1.0 - float(oc[11])) / (float(oc[7]) * float(oc[8]))
     lv = np.empty(ntot, dt)
     li = np.empty(ntot, dt)
     fb = np.empty(ntot, dt)
@@ -569,18 +622,8 @@ def backward_kernel(
                             off = rec_off[layer] + j * nl
                             f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
                         fb[base + q - lo_s[layer]] = f
-            # 2. readout term at t_s
-            if kind == KIND_WEIGHTED:
-                for k2 in range(n_out):
-                    lvo[k2] = lvo[k2] - g[0, b, k2] * coeff_tau[n]
-            elif kind == KIND_TRACE:
-                for k2 in range(n_out):
-                    lvo[k2] = lvo[k2] - g[n, b, k2] / oc[8]
-            elif kind == KIND_MAX:
-                for k2 in range(n_out):
-                    if argmax[b, k2] == n:
-                        lvo[k2] = lvo[k2] - g[0, b, k2] / oc[8]
-            elif kind == KIND_FIRST:
+            # 2. first-spike readout at t_s
+            if kind == KIND_FIRST:
                 o_lo = o_hi
                 while o_lo > 0 and o_step[b, o_lo - 1] == s:
                     o_lo -= 1
@@ -634,6 +677,21 @@ def backward_kernel(
             for k2 in range(n_out):
                 lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
                 lvo[k2] = oc[0] * lvo[k2]
+            # 4b. voltage readouts: the source of step n's mean on the state at t_n^+
+            if kind != KIND_FIRST:
+                for k2 in range(n_out):
+                    if kind == KIND_WEIGHTED:
+                        src = g[0, b, k2] * coeff[n]
+                    elif kind == KIND_TRACE:
+                        src = g[n, b, k2]
+                    elif argmax[b, k2] == n:
+                        src = g[0, b, k2]
+                    else:
+                        continue
+                    lvo[k2] = lvo[k2] - src * src_v
+                    lio[k2] = lio[k2] - src * src_i
+                    if has_bias:
+                        gb_l[k2] += src * src_b
             # 5. events delivered at t_n meet lambda_I(t_n)
             n0 = sizes[0]
             off0 = ff_off[0]

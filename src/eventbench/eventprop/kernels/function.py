@@ -111,8 +111,10 @@ def _input(x: Tensor) -> _Input:
 
 
 def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
-    # (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha, tau_mem):
-    # python floats (double) rounded once to the working dtype, as torch does with scalars
+    # (alpha, beta, rho, kappa, threshold, threshold - v_reset, v_reset, 1 - alpha, tau_mem,
+    # tau_syn, dt, mu_v, mu_i, 1 - mu_v, equal_tau): python floats (double) rounded once to the
+    # working dtype, as torch does with scalars
+    equal = abs(c.tau_mem_s - c.tau_syn_s) <= 1e-9 * c.tau_mem_s
     return np.array(
         [
             c.alpha,
@@ -124,6 +126,12 @@ def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
             c.v_reset,
             1.0 - c.alpha,
             c.tau_mem_s,
+            c.tau_syn_s,
+            c.dt_s,
+            c.mu_v,
+            c.mu_i,
+            1.0 - c.mu_v,
+            1.0 if equal else 0.0,
         ],
         dtype=dtype,
     )
@@ -393,8 +401,8 @@ def _run_backward(
     oc = net.out_coeffs
     n_out = p.wout.shape[1]
     n_last = p.wout.shape[0]
-    coeff_tau = (
-        _arr(ro.coefficients(t_steps, dtype, torch.device("cpu")) / oc.tau_mem_s)
+    coeff = (
+        _arr(ro.coefficients(t_steps, dtype, torch.device("cpu")))
         if isinstance(ro, WeightedVoltage)
         else np.zeros(1, npd)
     )
@@ -409,7 +417,10 @@ def _run_backward(
             reg[base : base + int(p.sizes[layer])] = _arr(
                 cfg.regulariser.adjoint_jump(r.counts()).to(dtype)
             )
-    eps_arr = np.array([cfg.guard_eps, 0.0], dtype=npd)
+    # (guard, typed zero, source factors mu_v / tau_m and mu_i / tau_s of the voltage readouts)
+    eps_arr = np.array(
+        [cfg.guard_eps, 0.0, oc.mu_v / oc.tau_mem_s, oc.mu_i / oc.tau_syn_s], dtype=npd
+    )
     blocks = spk.blocks
     nb = len(blocks)
     g_ff = np.zeros((nb, p.wff.size), np.float64)
@@ -422,7 +433,7 @@ def _run_backward(
         ev_ptr, ev_ch, ev_val = spk.events[k]
         K.backward_kernel(
             ev_ptr, ev_ch, ev_val, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
-            p.oc, kind, coeff_tau, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
+            p.oc, kind, coeff, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             g_ff[k], g_rec[k], g_out[k], g_bias[k],
         )  # fmt: skip
