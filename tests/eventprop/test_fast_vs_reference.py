@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, Normal, RateRegulariser
+from eventbench.core.network import Delays
 from eventbench.eventprop import EventProp
 from eventbench.eventprop.reference import from_tensors, reference_eventprop
 from eventbench.readout import (
@@ -97,6 +98,11 @@ def _compare(net: SNN, x: torch.Tensor, loss_fn, y: torch.Tensor, reg=None) -> i
     }
     if net.readout_layer.bias is not None:
         named["bias"] = net.readout_layer.bias.grad
+    for k, lay in enumerate(net.layers):
+        if lay.d_ff is not None:
+            named[f"d_ff.{k}"] = lay.d_ff.grad
+        if lay.d_rec is not None:
+            named[f"d_rec.{k}"] = lay.d_rec.grad
     assert set(named) == set(total)
     for k, g in named.items():
         assert g is not None
@@ -230,3 +236,97 @@ def test_non_finite_gradients_are_an_error_naming_the_tensor() -> None:
     grads[1][0, 0] = float("inf")
     with pytest.raises(FloatingPointError, match=r"layers\.0\.w_rec .*7 guarded crossings"):
         check_finite_gradients(grads, t, 7)
+
+
+# ------------------------------------------------------------------------------ delays
+
+D8 = Delays(max_s=8e-3, init_high_s=8e-3)
+DELAYED = {
+    "ff": (LayerSpec(10, init_ff=Normal(0.6, 0.5), delay_ff=D8),),
+    "rec": (
+        LayerSpec(
+            10, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3),
+            delay_ff=D8, delay_rec=Delays(max_s=5e-3, init_high_s=5e-3),
+        ),
+    ),
+    "two": (
+        LayerSpec(8, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3),
+                  delay_rec=Delays(max_s=3e-3, init_high_s=3e-3)),
+        LayerSpec(7, init_ff=Normal(0.8, 0.4), delay_ff=Delays(max_s=12e-3, init_high_s=12e-3)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DELAYED))
+@pytest.mark.parametrize(
+    ("readout", "loss"),
+    [(ExpWeightedVoltage(), CrossEntropy()), (MaxVoltage(), CrossEntropy())],
+    ids=["exp", "max"],
+)
+def test_delays_equal_reference(case: str, readout, loss) -> None:  # type: ignore[no-untyped-def]
+    """Delayed synapses (rounded to steps, a ring buffer per layer): spikes, weight gradients and
+    delay gradients equal the explicit float64 reference."""
+    net = SNN(_spec(DELAYED[case]), readout, EventProp(chunk=16, backend="torch"), dtype=torch.float64, seed=3)
+    steps, _ = net.tensors().delay_steps()
+    assert any(d is not None and int(d.max()) > 2 for d in steps) or case == "two"
+    n = _compare(net, _input(3, 1), loss, torch.tensor([0, 2, 1]))
+    assert n > 20
+    grads = [lay.d_ff.grad for lay in net.layers if lay.d_ff is not None]
+    grads += [lay.d_rec.grad for lay in net.layers if lay.d_rec is not None]
+    assert all(g is not None and float(g.abs().max()) > 0 for g in grads)  # delays get a gradient
+
+
+def test_zero_delays_equal_no_delays() -> None:
+    x = _input(3, 1)
+    outs = []
+    for spec_ in (
+        LayerSpec(10, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3)),
+        LayerSpec(10, recurrent=True, init_ff=Normal(0.6, 0.5), init_rec=Normal(0.0, 0.3),
+                  delay_ff=Delays(max_s=5e-3), delay_rec=Delays(max_s=5e-3)),
+    ):
+        net = SNN(_spec((spec_,)), ExpWeightedVoltage(), EventProp(backend="torch"), dtype=torch.float64, seed=3)
+        out = net(x)
+        CrossEntropy()(out.readout, torch.tensor([0, 2, 1])).backward()
+        outs.append((out, {k: p.grad for k, p in net.named_parameters() if p.grad is not None}))
+    (a, ga), (b, gb) = outs
+    torch.testing.assert_close(a.readout, b.readout, rtol=0, atol=0)
+    assert torch.equal(a.spikes[0].step, b.spikes[0].step)
+    for k, g in ga.items():
+        torch.testing.assert_close(g, gb[k], rtol=1e-12, atol=1e-14, msg=k)
+
+
+def test_delay_shifts_the_arrival_by_whole_steps() -> None:
+    """One input spike through a delay of 4.4 ms (rounded to 4 steps at 1 ms): the hidden spike
+    comes exactly 4 steps later than without the delay."""
+    stamps = []
+    for d in (0.0, 4.4e-3):
+        spec = NetworkSpec(n_inputs=1, hidden=(LayerSpec(1, init_ff=Normal(8.0, 0.0), delay_ff=Delays(max_s=10e-3)),),
+                           n_outputs=1, dt_s=DT, n_steps=T_STEPS)
+        net = SNN(spec, AvgVoltage(), EventProp(backend="torch"), dtype=torch.float64)
+        with torch.no_grad():
+            net.layers[0].d_ff.fill_(d)  # type: ignore[union-attr]
+        x = torch.zeros(T_STEPS, 1, 1, dtype=torch.float64)
+        x[5, 0, 0] = 1.0
+        stamps.append(int(net(x).spikes[0].step[0]))
+    assert stamps[1] - stamps[0] == 4
+
+
+def test_delay_gradient_read_at_the_undelayed_time_is_caught() -> None:
+    net = SNN(_spec(DELAYED["rec"]), ExpWeightedVoltage(), EventProp(_variant="delay_undelayed", backend="torch"), dtype=torch.float64, seed=3)
+    with pytest.raises(AssertionError):
+        _compare(net, _input(3, 1), CrossEntropy(), torch.tensor([0, 2, 1]))
+
+
+def test_delays_are_clamped_and_bptt_refuses_them() -> None:
+    from eventbench.core import SurrogateBPTT
+
+    net = SNN(_spec(DELAYED["rec"]), ExpWeightedVoltage(), dtype=torch.float64)
+    with torch.no_grad():
+        net.layers[0].d_ff.fill_(1.0)  # type: ignore[union-attr]
+        net.layers[0].d_rec.fill_(-1.0)  # type: ignore[union-attr]
+    net.clamp_delays()
+    assert float(net.layers[0].d_ff.detach().max()) == pytest.approx(8e-3)  # type: ignore[union-attr]
+    assert float(net.layers[0].d_rec.detach().min()) == 0.0  # type: ignore[union-attr]
+    bptt = SNN(_spec(DELAYED["ff"]), ExpWeightedVoltage(), SurrogateBPTT(), dtype=torch.float64)
+    with pytest.raises(ValueError, match="delays are not supported with SurrogateBPTT"):
+        bptt(_input(1, 0))

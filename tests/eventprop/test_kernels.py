@@ -487,3 +487,55 @@ def test_cuda_first_spike_equals_cpu_kernel() -> None:
     torch.testing.assert_close(g_out.readout.cpu(), k_out.readout, rtol=1e-12, atol=1e-12)
     for k in k_grads:
         torch.testing.assert_close(g_grads[k].cpu(), k_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+
+
+# ------------------------------------------------------------------------------ delays
+
+from eventbench.core.network import Delays  # noqa: E402
+
+_D = Delays(max_s=9e-3, init_high_s=9e-3)
+DELAYED = [
+    (LayerSpec(12, init_ff=Normal(0.35, 0.4), delay_ff=_D),),
+    (LayerSpec(19, recurrent=True, init_ff=Normal(0.35, 0.4), init_rec=Normal(0.0, 0.3), delay_ff=_D,
+               delay_rec=Delays(max_s=4e-3, init_high_s=4e-3)),),
+    (
+        LayerSpec(17, recurrent=True, init_ff=Normal(0.35, 0.4), init_rec=Normal(0.0, 0.3),
+                  delay_rec=Delays(max_s=6e-3, init_high_s=6e-3)),
+        LayerSpec(9, init_ff=Normal(0.5, 0.4), delay_ff=Delays(max_s=15e-3, init_high_s=15e-3)),
+    ),
+]
+
+
+@pytest.mark.parametrize("hidden", DELAYED, ids=["ff", "rec", "two"])
+@pytest.mark.parametrize(
+    ("readout", "loss"), [(ExpWeightedVoltage(), CrossEntropy()), (MaxVoltage(), CrossEntropy())], ids=["exp", "max"]
+)
+def test_kernel_with_delays_equals_reference_and_torch(hidden, readout, loss) -> None:  # type: ignore[no-untyped-def]
+    x = _input(3, 1)
+    y = torch.tensor([0, 2, 1])
+    spec = _spec(hidden, bias=True)
+    k_out, k_grads = _run(_net(spec, readout, "cpu-kernel", torch.float64, 3), x, loss, y)
+    t_out, t_grads = _run(_net(spec, readout, "torch", torch.float64, 3), x, loss, y)
+    assert sum(r.n_spikes for r in k_out.spikes) > 30
+    torch.testing.assert_close(k_out.readout, t_out.readout, rtol=1e-12, atol=1e-12)
+    _assert_same_records(k_out, t_out, rtol=1e-12)
+    assert set(k_grads) == set(t_grads)
+    assert any(".d_" in k for k in k_grads)
+    for k in k_grads:
+        torch.testing.assert_close(k_grads[k], t_grads[k], rtol=1e-9, atol=1e-12, msg=k)
+    _check_against_reference(_net(spec, readout, "cpu-kernel", torch.float64, 3), x, k_out, k_grads, loss, y)
+
+
+def test_kernel_with_delays_float32_and_sparse_input() -> None:
+    spec = _spec(DELAYED[1], bias=True)
+    x = _input(4, 2, torch.float32)
+    y = torch.tensor([0, 2, 1, 1])
+    d_out, d_grads = _run(_net(spec, ExpWeightedVoltage(), "cpu-kernel", torch.float32, 3), x, CrossEntropy(), y)
+    s_out, s_grads = _run(_net(spec, ExpWeightedVoltage(), "cpu-kernel", torch.float32, 3), x.to_sparse(), CrossEntropy(), y)
+    t_out, t_grads = _run(_net(spec, ExpWeightedVoltage(), "torch", torch.float32, 3), x, CrossEntropy(), y)
+    torch.testing.assert_close(s_out.readout, d_out.readout, rtol=0, atol=0)
+    _assert_same_records(d_out, t_out, rtol=1e-5)
+    for k in d_grads:
+        torch.testing.assert_close(s_grads[k], d_grads[k], rtol=0, atol=0, msg=k)
+        scale = float(t_grads[k].abs().max())
+        torch.testing.assert_close(d_grads[k], t_grads[k], rtol=1e-4, atol=1e-5 * max(scale, 1.0), msg=k)

@@ -60,6 +60,11 @@ class SurrogateBPTT:
                 "readout FirstSpikeTime is not supported with SurrogateBPTT: spike times have no "
                 "surrogate gradient here; use EventProp"
             )
+        if net.has_delays:
+            raise ValueError(
+                "synaptic delays are not supported with SurrogateBPTT: delays are learned with "
+                "EventProp (method=EventProp())"
+            )
         input_events = input_event_count(x)
         x = dense_input(x)
         t_steps, batch, n_in = x.shape

@@ -20,6 +20,7 @@ from eventbench.readout.readouts import ExpWeightedVoltage, Readout
 
 __all__ = [
     "SNN",
+    "Delays",
     "GradientMethod",
     "LayerSpec",
     "NetworkSpec",
@@ -43,6 +44,46 @@ class Normal:
 
 
 @dataclass(frozen=True)
+class Delays:
+    r"""Learnable per-connection synaptic delays of one set of connections (Mészáros, Knight &
+    Nowotny 2025): a spike of presynaptic ``i`` at ``t_k`` reaches ``j`` at ``t_k + d_ij``.
+
+    Delays are stored in seconds as parameters ``d [n_pre, n_post]`` and rounded to whole steps
+    in the time-stepped simulation, :math:`D_{ij} = \mathrm{clip}(\mathrm{round}(d_{ij}/dt), 0,
+    \mathrm{round}(\text{max\_s}/dt))`; EventProp's gradient :math:`\partial L/\partial d_{ij}
+    = \sum_k w_{ij}(\lambda_V - \lambda_I)_j(t_k + d_{ij})` treats the rounding as the identity.
+
+    Attributes:
+        max_s: largest delay (s); the simulation keeps a ring buffer of ``max_s/dt + 1`` steps.
+        init_low_s, init_high_s: initial delays ``U(low, high)`` (s).
+        learn: whether the delays are trained (else fixed buffers).
+    """
+
+    max_s: float
+    init_low_s: float = 0.0
+    init_high_s: float = 0.0
+    learn: bool = True
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_s) and self.max_s >= 0.0):
+            raise ValueError(f"Delays.max_s must be a non-negative number of seconds, got {self.max_s!r}")
+        if not (0.0 <= self.init_low_s <= self.init_high_s <= self.max_s):
+            raise ValueError(
+                "Delays need 0 <= init_low_s <= init_high_s <= max_s, got "
+                f"{self.init_low_s}, {self.init_high_s}, {self.max_s}"
+            )
+
+    def max_steps(self, dt_s: float) -> int:
+        """The largest delay in steps of ``dt_s``."""
+        return round(self.max_s / dt_s)
+
+    def sample(self, n_pre: int, n_post: int, gen: torch.Generator, dtype: torch.dtype) -> Tensor:
+        """Initial delays ``[n_pre, n_post]`` in seconds."""
+        u = torch.rand(n_pre, n_post, generator=gen, dtype=torch.float64)
+        return (self.init_low_s + u * (self.init_high_s - self.init_low_s)).to(dtype)
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """One hidden LIF layer.
 
@@ -52,6 +93,9 @@ class LayerSpec:
         neuron: LIF parameters (seconds).
         init_ff: initial feed-forward weights.
         init_rec: initial recurrent weights.
+        delay_ff: per-connection delays of the incoming feed-forward connections (``None``:
+            none).
+        delay_rec: per-connection delays of the recurrent connections (needs ``recurrent``).
     """
 
     size: int
@@ -59,10 +103,19 @@ class LayerSpec:
     neuron: LIFParams = field(default_factory=LIFParams)
     init_ff: Normal = field(default_factory=Normal)
     init_rec: Normal = field(default_factory=lambda: Normal(0.0, 0.02))
+    delay_ff: Delays | None = None
+    delay_rec: Delays | None = None
 
     def __post_init__(self) -> None:
         if self.size <= 0:
             raise ValueError(f"LayerSpec.size must be positive, got {self.size}")
+        if self.delay_rec is not None and not self.recurrent:
+            raise ValueError("LayerSpec.delay_rec needs recurrent=True")
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any incoming connection of this layer is delayed."""
+        return self.delay_ff is not None or self.delay_rec is not None
 
 
 @dataclass(frozen=True)
@@ -122,7 +175,8 @@ class NetworkTensors(NamedTuple):
     """Everything a gradient method needs: effective (masked) weights and step coefficients.
 
     ``w_ff[l]`` is ``[n_pre, n_l]``, ``w_rec[l]`` is ``[n_l, n_l]`` or ``None``, ``w_out`` is
-    ``[n_last, n_out]``, ``bias`` is ``[n_out]`` or ``None``.
+    ``[n_last, n_out]``, ``bias`` is ``[n_out]`` or ``None``. ``d_ff[l]`` / ``d_rec[l]`` are the
+    delays (seconds, shaped like the weights) or ``None`` (an empty tuple: no delays anywhere).
     """
 
     spec: NetworkSpec
@@ -132,6 +186,34 @@ class NetworkTensors(NamedTuple):
     bias: Tensor | None
     coeffs: tuple[StepCoeffs, ...]
     out_coeffs: StepCoeffs
+    d_ff: tuple[Tensor | None, ...] = ()
+    d_rec: tuple[Tensor | None, ...] = ()
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any connection is delayed."""
+        return any(d is not None for d in (*self.d_ff, *self.d_rec))
+
+    def delay_steps(self) -> tuple[list[Tensor | None], list[Tensor | None]]:
+        """Delays in whole steps (int64, ``clip(round(d/dt), 0, max)``), per layer for the
+        feed-forward and the recurrent connections (``None`` where undelayed)."""
+        dt = self.spec.dt_s
+        ff: list[Tensor | None] = []
+        rec: list[Tensor | None] = []
+        for k, h in enumerate(self.spec.hidden):
+            for d, cfg, out in ((self.d_ff, h.delay_ff, ff), (self.d_rec, h.delay_rec, rec)):
+                t = d[k] if k < len(d) else None
+                if t is None or cfg is None:
+                    out.append(None)
+                else:
+                    out.append(torch.round(t.detach() / dt).clamp(0, cfg.max_steps(dt)).to(torch.int64))
+        return ff, rec
+
+    def ring_size(self, layer: int) -> int:
+        """Steps kept by the delay ring buffer of ``layer``: its largest delay plus one."""
+        h = self.spec.hidden[layer]
+        dt = self.spec.dt_s
+        return 1 + max(d.max_steps(dt) if d is not None else 0 for d in (h.delay_ff, h.delay_rec))
 
 
 class SNNOutput(NamedTuple):
@@ -186,6 +268,25 @@ class LIFLayer(nn.Module):
             self.register_buffer("mask_rec", torch.ones(spec.size, spec.size, dtype=torch.bool))
         else:
             self.mask_rec = None
+        # delays (seconds), drawn by :meth:`init_delays` after every weight of the network, so
+        # that the weights do not depend on whether there are delays
+        self.d_ff: nn.Parameter | None = None
+        self.d_rec: nn.Parameter | None = None
+        if spec.delay_ff is not None:
+            self.d_ff = nn.Parameter(
+                torch.zeros(n_pre, spec.size, dtype=dtype), requires_grad=spec.delay_ff.learn
+            )
+        if spec.delay_rec is not None:
+            self.d_rec = nn.Parameter(
+                torch.zeros(spec.size, spec.size, dtype=dtype), requires_grad=spec.delay_rec.learn
+            )
+
+    @torch.no_grad()
+    def init_delays(self, gen: torch.Generator) -> None:
+        """Draw the initial delays (``Delays.sample``) into ``d_ff`` / ``d_rec``."""
+        for d, cfg in ((self.d_ff, self.spec.delay_ff), (self.d_rec, self.spec.delay_rec)):
+            if d is not None and cfg is not None:
+                d.copy_(cfg.sample(d.shape[0], d.shape[1], gen, d.dtype))
 
 
 class ReadoutLayer(nn.Module):
@@ -256,6 +357,9 @@ class SNN(nn.Module):
             LIFLayer(sizes[i], h, gen, dtype) for i, h in enumerate(spec.hidden)
         )
         self.readout_layer = ReadoutLayer(spec, gen, dtype)
+        for layer in self.layers:
+            assert isinstance(layer, LIFLayer)
+            layer.init_delays(gen)
         self.coeffs = tuple(discretise(h.neuron, spec.dt_s) for h in spec.hidden)
         self.out_coeffs = discretise(spec.output, spec.dt_s)
 
@@ -271,6 +375,8 @@ class SNN(nn.Module):
             else:
                 w_rec.append(None)
         ro = self.readout_layer
+        layers = [layer for layer in self.layers if isinstance(layer, LIFLayer)]
+        has_delays = any(layer.spec.has_delays for layer in layers)
         return NetworkTensors(
             self.spec,
             tuple(w_ff),
@@ -279,7 +385,18 @@ class SNN(nn.Module):
             ro.bias,
             self.coeffs,
             self.out_coeffs,
+            tuple(layer.d_ff for layer in layers) if has_delays else (),
+            tuple(layer.d_rec for layer in layers) if has_delays else (),
         )
+
+    @torch.no_grad()
+    def clamp_delays(self) -> None:
+        """Clamp every delay to ``[0, max_s]`` in place (after an optimiser step)."""
+        for layer in self.layers:
+            assert isinstance(layer, LIFLayer)
+            for d, cfg in ((layer.d_ff, layer.spec.delay_ff), (layer.d_rec, layer.spec.delay_rec)):
+                if d is not None and cfg is not None:
+                    d.clamp_(0.0, cfg.max_s)
 
     def forward(self, x: Tensor) -> SNNOutput:
         """Simulate input spikes ``x [T, B, n_inputs]`` (counts per bin, ``T = spec.n_steps``),

@@ -50,7 +50,9 @@ class EventPropConfig:
         variant: test-only hook selecting a deliberately wrong adjoint for negative-control
             tests: ``"latency+1"`` / ``"latency-1"`` (events meet the adjoint one step late or
             early), ``"no_reset_term"`` (drops the reset term of the jump), ``"flip_feedback"``
-            (wrong sign of the feedback through the weights). ``None`` is EventProp.
+            (wrong sign of the feedback through the weights), ``"delay_undelayed"`` (weight and
+            delay gradients of delayed synapses read at the undelayed time). ``None`` is
+            EventProp.
     """
 
     readout: Readout
@@ -123,11 +125,7 @@ def check_finite_gradients(
     jumps (grazing crossings, or ``I - V < 0`` after an overshoot at a coarse ``dt``): passing
     them on would turn the weights into NaN at the next optimiser step.
     """
-    names = [f"layers.{k}.w_ff" for k in range(len(net.w_ff))]
-    names += [f"layers.{k}.w_rec" for k, w in enumerate(net.w_rec) if w is not None]
-    names.append("readout_layer.w")
-    if net.bias is not None:
-        names.append("readout_layer.bias")
+    names = _param_names(net)
     for name, g in zip(names, grads, strict=True):
         # a non-finite element makes the sum non-finite, so a finite sum (one reduction, no
         # temporary) proves every element finite; only an overflowing sum needs the full test
@@ -141,12 +139,28 @@ def check_finite_gradients(
 
 
 def _flatten(net: NetworkTensors) -> tuple[Tensor, ...]:
+    """Differentiable tensors in a fixed order: ``w_ff``, ``w_rec`` (present ones), ``w_out``,
+    ``bias``, then the delays ``d_ff``, ``d_rec`` (present ones)."""
     flat: list[Tensor] = list(net.w_ff)
     flat += [w for w in net.w_rec if w is not None]
     flat.append(net.w_out)
     if net.bias is not None:
         flat.append(net.bias)
+    flat += [d for d in net.d_ff if d is not None]
+    flat += [d for d in net.d_rec if d is not None]
     return tuple(flat)
+
+
+def _param_names(net: NetworkTensors) -> list[str]:
+    """Names of the tensors of :func:`_flatten`, as the ``SNN`` module calls them."""
+    names = [f"layers.{k}.w_ff" for k in range(len(net.w_ff))]
+    names += [f"layers.{k}.w_rec" for k, w in enumerate(net.w_rec) if w is not None]
+    names.append("readout_layer.w")
+    if net.bias is not None:
+        names.append("readout_layer.bias")
+    names += [f"layers.{k}.d_ff" for k, d in enumerate(net.d_ff) if d is not None]
+    names += [f"layers.{k}.d_rec" for k, d in enumerate(net.d_rec) if d is not None]
+    return names
 
 
 def _unflatten(
@@ -200,6 +214,14 @@ def _forward(
     states = [zero_state(batch, n, x) for n in sizes]
     z_prev = [torch.zeros(batch, n, dtype=x.dtype, device=x.device) for n in sizes]
     out_state = zero_state(batch, n_out, x)
+    d_ff, d_rec = net.delay_steps() if net.has_delays else ([None] * n_layers, [None] * n_layers)
+    # delayed arrivals of each layer: ring[a % R] collects what arrives at step a (a < n + R)
+    rings = [
+        torch.zeros(net.ring_size(k), batch, sizes[k], dtype=x.dtype, device=x.device)
+        if d_ff[k] is not None or d_rec[k] is not None
+        else None
+        for k in range(n_layers)
+    ]
     parts: list[list[SpikeRecord]] = [[] for _ in sizes]
     out_parts: list[SpikeRecord] = []
 
@@ -216,17 +238,38 @@ def _forward(
     for c0 in range(0, t_steps, cfg.chunk):
         c1 = min(c0 + cfg.chunk, t_steps)
         clen = c1 - c0
-        cur0 = (x[c0:c1].reshape(clen * batch, n_in) @ w_ff[0]).view(clen, batch, sizes[0])
+        cur0 = (
+            (x[c0:c1].reshape(clen * batch, n_in) @ w_ff[0]).view(clen, batch, sizes[0])
+            if d_ff[0] is None
+            else None
+        )
         zbuf = [torch.empty(clen, batch, n, dtype=x.dtype, device=x.device) for n in sizes]
         dbuf = [torch.empty(clen, batch, n, dtype=x.dtype, device=x.device) for n in sizes]
         zout = torch.empty(clen if lif_out else 0, batch, n_out, dtype=x.dtype, device=x.device)
         dout = torch.empty_like(zout)
         for k in range(clen):
+            n_abs = c0 + k
             for layer in range(n_layers):
-                inp = cur0[k] if layer == 0 else z_prev[layer - 1] @ w_ff[layer]
+                pre = x[n_abs] if layer == 0 else z_prev[layer - 1]
+                ring = rings[layer]
+                dff, drec = d_ff[layer], d_rec[layer]
+                if dff is None:
+                    inp = cur0[k] if cur0 is not None and layer == 0 else pre @ w_ff[layer]
+                else:
+                    assert ring is not None
+                    _deliver_delayed(ring, n_abs, pre, w_ff[layer], dff)
+                    inp = torch.zeros_like(states[layer].i)
                 wr = w_rec[layer]
                 if wr is not None:
-                    inp = inp + z_prev[layer] @ wr
+                    if drec is None:
+                        inp = inp + z_prev[layer] @ wr
+                    else:
+                        assert ring is not None
+                        _deliver_delayed(ring, n_abs, z_prev[layer], wr, drec)
+                if ring is not None:
+                    slot = n_abs % ring.shape[0]
+                    inp = inp + ring[slot]
+                    ring[slot] = 0.0
                 st = states[layer]
                 step = lif_step(LIFState(st.v, st.i + inp), net.coeffs[layer], slope=True)
                 states[layer] = step.state
@@ -280,6 +323,21 @@ def _forward(
     return value, fired, hidden, out_rec, extra
 
 
+def _deliver_delayed(ring: Tensor, n: int, pre: Tensor, w: Tensor, d: Tensor) -> None:
+    r"""Schedule the events ``pre [B, n_pre]`` (counts, or spikes) delivered at step ``n``
+    through delayed synapses: ``ring[(n + D_ij) % R, b, j] += pre[b, i] w_ij`` for every event
+    and target (work: events x fan-out). ``ring [R, B, N]`` with ``R > max D``; a slot is read
+    (and cleared) at the step it holds, so arrivals at or after the trial end are never read."""
+    b_idx, i_idx = torch.nonzero(pre, as_tuple=True)
+    if b_idx.numel() == 0:
+        return
+    r, batch, n_post = ring.shape
+    rows = ((n + d[i_idx]) % r) * batch + b_idx[:, None]  # [E, N]
+    flat = rows * n_post + torch.arange(n_post, device=ring.device)
+    contrib = w[i_idx] * pre[b_idx, i_idx][:, None]
+    ring.view(-1).index_add_(0, flat.reshape(-1), contrib.reshape(-1))
+
+
 def _first_stamp(rec: SpikeRecord) -> Tensor:
     """Stamp of the first spike per ``(sample, neuron)``, ``T + 1`` when silent; int64 ``[B, N]``."""
     first = torch.full(
@@ -294,7 +352,7 @@ def _first_stamp(rec: SpikeRecord) -> Tensor:
 # backward
 
 
-_VARIANTS = (None, "latency+1", "latency-1", "no_reset_term", "flip_feedback")
+_VARIANTS = (None, "latency+1", "latency-1", "no_reset_term", "flip_feedback", "delay_undelayed")
 
 
 def _jump(
@@ -381,6 +439,22 @@ def _backward(
     first = extra if ro.kind == "first_spike" else None
     n_spk = [torch.bincount(r.step, minlength=t_steps + 1).tolist() for r in hidden]
     eps = cfg.guard_eps
+    # delays: the adjoints of a layer with delayed inputs at the last R stamps, lv/li[a % R]
+    # holding lambda(t_a^+); events delivered at n meet them at their arrival n + D
+    d_ff, d_rec = net.delay_steps() if net.has_delays else ([None] * n_layers, [None] * n_layers)
+    lv_ring: list[Tensor | None] = []
+    li_ring: list[Tensor | None] = []
+    for k in range(n_layers):
+        delayed = d_ff[k] is not None or d_rec[k] is not None
+        size = (net.ring_size(k), batch, sizes[k])
+        lv_ring.append(torch.zeros(size, dtype=dtype, device=dev) if delayed else None)
+        li_ring.append(torch.zeros(size, dtype=dtype, device=dev) if delayed else None)
+    g_dff = [torch.zeros_like(w) if d is not None else None for w, d in zip(w_ff, d_ff, strict=True)]
+    g_drec = [
+        torch.zeros_like(w) if d is not None and w is not None else None
+        for w, d in zip(w_rec, d_rec, strict=True)
+    ]
+    undelayed_read = cfg.variant == "delay_undelayed"
 
     for c0 in reversed(range(0, t_steps, cfg.chunk)):
         c1 = min(c0 + cfg.chunk, t_steps)
@@ -403,13 +477,26 @@ def _backward(
                 for layer in range(n_layers):
                     if n_spk[layer][s] == 0:
                         continue
+                    z_s = zs[layer][k + 1]
                     if layer + 1 < n_layers:
-                        f = (lam_v[layer + 1] - lam_i[layer + 1]) @ w_ff[layer + 1].T
+                        dn = d_ff[layer + 1]
+                        if dn is None:
+                            f = (lam_v[layer + 1] - lam_i[layer + 1]) @ w_ff[layer + 1].T
+                        else:
+                            f = _delayed_feedback(
+                                z_s, s, t_steps, w_ff[layer + 1], dn, lv_ring[layer + 1], li_ring[layer + 1]
+                            )
                     else:
                         f = (lam_vo - lam_io) @ w_out.T
                     wr = w_rec[layer]
                     if wr is not None:
-                        f = f + (lam_v[layer] - lam_i[layer]) @ wr.T
+                        dr = d_rec[layer]
+                        if dr is None:
+                            f = f + (lam_v[layer] - lam_i[layer]) @ wr.T
+                        else:
+                            f = f + _delayed_feedback(
+                                z_s, s, t_steps, wr, dr, lv_ring[layer], li_ring[layer]
+                            )
                     fb[layer] = f
             # spike-time readout at t_s (voltage readouts enter at t_n^+, below)
             if first is not None and out_rec is not None:
@@ -451,15 +538,41 @@ def _backward(
                 if g_bias is not None:
                     g_bias += (1.0 - oc.mu_v) * g_n.sum(dim=0)
             lam_io_buf[k] = lam_io
+            # delayed synapses: store lambda(t_n^+), then the events delivered at t_n meet the
+            # adjoints at their arrival t_{n + D} (already replayed)
+            for layer in range(n_layers):
+                lvr, lir = lv_ring[layer], li_ring[layer]
+                if lvr is None or lir is None:
+                    continue
+                slot = n % lvr.shape[0]
+                lvr[slot] = lam_v[layer]
+                lir[slot] = lam_i[layer]
+                tau_s = net.coeffs[layer].tau_syn_s
+                dff, drec = d_ff[layer], d_rec[layer]
+                if dff is not None:
+                    pre = x[n] if layer == 0 else zs[layer - 1][k]
+                    g_dff_l = g_dff[layer]
+                    assert g_dff_l is not None
+                    _delayed_grads(
+                        pre, n, t_steps, w_ff[layer], dff, lvr, lir, tau_s, g_ff[layer], g_dff_l,
+                        undelayed_read,
+                    )
+                wr, gr_l, gdr = w_rec[layer], g_rec[layer], g_drec[layer]
+                if drec is not None and wr is not None and gr_l is not None and gdr is not None:
+                    _delayed_grads(
+                        zs[layer][k], n, t_steps, wr, drec, lvr, lir, tau_s, gr_l, gdr,
+                        undelayed_read,
+                    )
         # weight gradients: events delivered at t_n (n in chunk) meet lambda_I(t_n)
         lo, hi = max(0, shift), clen + min(0, shift)
         for layer in range(n_layers):
             tau_s = net.coeffs[layer].tau_syn_s
             lam = lam_i_buf[layer][lo - shift : hi - shift].reshape(-1, sizes[layer])
-            pre = x[c0 + lo : c0 + hi] if layer == 0 else zs[layer - 1][lo:hi]
-            g_ff[layer] -= tau_s * (pre.reshape(-1, pre.shape[-1]).T @ lam)
+            if d_ff[layer] is None:
+                pre = x[c0 + lo : c0 + hi] if layer == 0 else zs[layer - 1][lo:hi]
+                g_ff[layer] -= tau_s * (pre.reshape(-1, pre.shape[-1]).T @ lam)
             gr = g_rec[layer]
-            if gr is not None:
+            if gr is not None and d_rec[layer] is None:
                 gr -= tau_s * (zs[layer][lo:hi].reshape(-1, sizes[layer]).T @ lam)
         lam = lam_io_buf[lo - shift : hi - shift].reshape(-1, n_out)
         g_out -= oc.tau_syn_s * (zs[-1][lo:hi].reshape(-1, sizes[-1]).T @ lam)
@@ -469,4 +582,62 @@ def _backward(
     out.append(g_out)
     if g_bias is not None:
         out.append(g_bias)
+    out += [g for g in g_dff if g is not None]
+    out += [g for g in g_drec if g is not None]
     return out
+
+
+def _arrival_adjoints(
+    b_idx: Tensor, i_idx: Tensor, n: int, t_steps: int, d: Tensor, lv: Tensor, li: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``lambda_V`` and ``lambda_I`` ``[E, N]`` of every target at the arrival ``n + D`` of the
+    events ``(b_idx, i_idx)`` delivered at ``n`` (zero for arrivals at or after ``T``)."""
+    r = lv.shape[0]
+    arrive = n + d[i_idx]  # [E, N]
+    cols = torch.arange(lv.shape[2], device=lv.device)
+    slot = arrive % r
+    inside = (arrive < t_steps).to(lv.dtype)
+    return lv[slot, b_idx[:, None], cols] * inside, li[slot, b_idx[:, None], cols] * inside
+
+
+def _delayed_feedback(
+    z: Tensor, s: int, t_steps: int, w: Tensor, d: Tensor, lv: Tensor | None, li: Tensor | None
+) -> Tensor:
+    r"""Feedback :math:`F_i = \sum_j w_{ij}(\lambda_V - \lambda_I)_j(t_{s + D_{ij}})` of the
+    spikes ``z [B, n_pre]`` stamped ``s`` through delayed synapses, ``[B, n_pre]`` (zero where
+    no spike)."""
+    assert lv is not None and li is not None
+    out = torch.zeros_like(z)
+    b_idx, i_idx = torch.nonzero(z, as_tuple=True)
+    if b_idx.numel() == 0:
+        return out
+    a_v, a_i = _arrival_adjoints(b_idx, i_idx, s, t_steps, d, lv, li)
+    out[b_idx, i_idx] = (w[i_idx] * (a_v - a_i)).sum(dim=1)
+    return out
+
+
+def _delayed_grads(
+    pre: Tensor,
+    n: int,
+    t_steps: int,
+    w: Tensor,
+    d: Tensor,
+    lv: Tensor,
+    li: Tensor,
+    tau_s: float,
+    g_w: Tensor,
+    g_d: Tensor,
+    undelayed_read: bool = False,
+) -> None:
+    r"""Weight and delay gradients of the events ``pre [B, n_pre]`` delivered at ``n`` through
+    delayed synapses, read at their arrival ``a = n + D_ij``:
+    :math:`\partial L/\partial w_{ij} \mathrel{-}= \tau_s\,x\,\lambda_{I,j}(t_a)`,
+    :math:`\partial L/\partial d_{ij} \mathrel{+}= x\,w_{ij}(\lambda_V - \lambda_I)_j(t_a)`.
+    ``undelayed_read`` (a deliberately wrong variant for tests) reads them at ``n``."""
+    b_idx, i_idx = torch.nonzero(pre, as_tuple=True)
+    if b_idx.numel() == 0:
+        return
+    val = pre[b_idx, i_idx][:, None]
+    a_v, a_i = _arrival_adjoints(b_idx, i_idx, n, t_steps, torch.zeros_like(d) if undelayed_read else d, lv, li)
+    g_w.index_add_(0, i_idx, -tau_s * val * a_i)
+    g_d.index_add_(0, i_idx, val * w[i_idx] * (a_v - a_i))

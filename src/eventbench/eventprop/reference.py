@@ -41,6 +41,13 @@ class RefNetwork:
     coeffs: list[StepCoeffs]
     out_coeffs: StepCoeffs
     out_kind: str = "li"
+    d_ff: list[npt.NDArray[np.int64] | None] | None = None  # delays in steps, like w_ff
+    d_rec: list[npt.NDArray[np.int64] | None] | None = None  # like w_rec
+
+    def delay(self, kind: str, layer: int) -> npt.NDArray[np.int64] | None:
+        """Delays (steps) of ``"ff"`` or ``"rec"`` connections of ``layer``, or ``None``."""
+        d = self.d_ff if kind == "ff" else self.d_rec
+        return d[layer] if d is not None else None
 
 
 @dataclass
@@ -81,15 +88,28 @@ def _forward(net: RefNetwork, x: F64) -> RefResult:
     spikes: list[list[tuple[int, int, float]]] = [[] for _ in sizes]
     out_spikes: list[tuple[int, int, float]] = []
     v_out = np.zeros((t_steps, n_out))
+    # arrivals[l][a, j]: current reaching neuron j of layer l at step a through delayed synapses
+    arrivals = [np.zeros((t_steps, n)) for n in sizes]
     for n in range(t_steps):
         z_new = []
         for layer in range(n_layers):
             c = net.coeffs[layer]
             pre = x[n] if layer == 0 else z_prev[layer - 1]
-            i[layer] = i[layer] + pre @ net.w_ff[layer]
+            conns = [("ff", pre, net.w_ff[layer])]
             wr = net.w_rec[layer]
             if wr is not None:
-                i[layer] = i[layer] + z_prev[layer] @ wr
+                conns.append(("rec", z_prev[layer], wr))
+            for kind, src, w in conns:
+                d = net.delay(kind, layer)
+                if d is None:
+                    i[layer] = i[layer] + src @ w
+                    continue
+                for p in np.nonzero(src)[0]:
+                    for j in range(sizes[layer]):
+                        a = n + int(d[p, j])
+                        if a < t_steps:
+                            arrivals[layer][a, j] += src[p] * w[p, j]
+            i[layer] = i[layer] + arrivals[layer][n]
             v_start, i_start = v[layer].copy(), i[layer].copy()
             v[layer] = c.alpha * v[layer] + c.rho * i[layer]
             i[layer] = c.beta * i[layer]
@@ -156,6 +176,11 @@ def reference_eventprop(
     g_rec = [np.zeros_like(w) if w is not None else None for w in net.w_rec]
     g_out = np.zeros_like(net.w_out)
     g_bias = np.zeros(n_out)
+    g_dff = [np.zeros_like(w) if net.delay("ff", k) is not None else None for k, w in enumerate(net.w_ff)]
+    g_drec = [
+        np.zeros_like(w) if w is not None and net.delay("rec", k) is not None else None
+        for k, w in enumerate(net.w_rec)
+    ]
 
     by_stamp: list[dict[int, list[tuple[int, float]]]] = []
     for layer in range(n_layers):
@@ -171,11 +196,18 @@ def reference_eventprop(
     argmax = res.v_out.argmax(axis=0)
     hits = 0
 
+    # lambda(t_a^+) of every hidden layer at every stamp a (slow and simple: the feedback and the
+    # gradients of delayed synapses read them at arrival times a = n + D)
+    hist_v = [np.zeros((t_steps + 1, n)) for n in sizes]
+    hist_i = [np.zeros((t_steps + 1, n)) for n in sizes]
+
+    def at(hist: list[F64], layer: int, a: int, m: int) -> float:
+        return float(hist[layer][a, m]) if a < t_steps else 0.0
+
     for n in reversed(range(t_steps)):
         s = n + 1
         # adjoint values at t_s^+ before any jump, used by every feedback term
         post_v = [lv.copy() for lv in lam_v]
-        post_i = [li.copy() for li in lam_i]
         post_vo, post_io = lam_vo.copy(), lam_io.copy()
         # spike-time readout terms at t_s
         if readout_kind == "first_spike":
@@ -201,15 +233,20 @@ def reference_eventprop(
                 if s < t_steps:
                     if layer + 1 < n_layers:
                         w_next = net.w_ff[layer + 1]
+                        d_next = net.delay("ff", layer + 1)
                         for m in range(sizes[layer + 1]):
-                            feedback += w_next[j, m] * (post_v[layer + 1][m] - post_i[layer + 1][m])
+                            a = s + (int(d_next[j, m]) if d_next is not None else 0)
+                            diff = at(hist_v, layer + 1, a, m) - at(hist_i, layer + 1, a, m)
+                            feedback += w_next[j, m] * diff
                     else:
                         for m in range(n_out):
                             feedback += net.w_out[j, m] * (post_vo[m] - post_io[m])
                     wr = net.w_rec[layer]
                     if wr is not None:
+                        d_r = net.delay("rec", layer)
                         for m in range(sizes[layer]):
-                            feedback += wr[j, m] * (post_v[layer][m] - post_i[layer][m])
+                            a = s + (int(d_r[j, m]) if d_r is not None else 0)
+                            feedback += wr[j, m] * (at(hist_v, layer, a, m) - at(hist_i, layer, a, m))
                 jump = ((c.threshold - c.v_reset) * post_v[layer][j] + feedback) / den
                 if reg_jump is not None:
                     jump += reg_jump[layer][j]
@@ -233,19 +270,32 @@ def reference_eventprop(
         lam_vo = lam_vo - src * oc.mu_v / oc.tau_mem_s
         lam_io = lam_io - src * oc.mu_i / oc.tau_syn_s
         g_bias += (1.0 - oc.mu_v) * src
-        # events delivered at t_n: input bin n and spikes stamped n
+        for layer in range(n_layers):
+            hist_v[layer][n] = lam_v[layer]
+            hist_i[layer][n] = lam_i[layer]
+        # events delivered at t_n (input bin n and spikes stamped n) meet lambda at their
+        # arrival t_{n + D}: dL/dw -= tau_s x lambda_I, dL/dd += x w (lambda_V - lambda_I)
         for layer in range(n_layers):
             ts = net.coeffs[layer].tau_syn_s
             if layer == 0:
-                for ch in np.nonzero(x[n])[0]:
-                    g_ff[0][ch] -= ts * x[n, ch] * lam_i[0]
+                events = [(int(ch), float(x[n, ch])) for ch in np.nonzero(x[n])[0]]
             else:
-                for j, _ in by_stamp[layer - 1].get(n, []):
-                    g_ff[layer][j] -= ts * lam_i[layer]
-            gr = g_rec[layer]
-            if gr is not None:
-                for j, _ in by_stamp[layer].get(n, []):
-                    gr[j] -= ts * lam_i[layer]
+                events = [(j, 1.0) for j, _ in by_stamp[layer - 1].get(n, [])]
+            rec_events = [(j, 1.0) for j, _ in by_stamp[layer].get(n, [])]
+            for kind, evs, w, g, gd in (
+                ("ff", events, net.w_ff[layer], g_ff[layer], g_dff[layer]),
+                ("rec", rec_events, net.w_rec[layer], g_rec[layer], g_drec[layer]),
+            ):
+                if w is None or g is None:
+                    continue
+                dly = net.delay(kind, layer)
+                for p, val in evs:
+                    for m in range(sizes[layer]):
+                        a = n + (int(dly[p, m]) if dly is not None else 0)
+                        g[p, m] -= ts * val * at(hist_i, layer, a, m)
+                        if gd is not None:
+                            diff = at(hist_v, layer, a, m) - at(hist_i, layer, a, m)
+                            gd[p, m] += val * w[p, m] * diff
         for j, _ in by_stamp[-1].get(n, []):
             g_out[j] -= oc.tau_syn_s * lam_io
 
@@ -256,6 +306,12 @@ def reference_eventprop(
     grads["w_out"] = g_out
     if net.bias is not None:
         grads["bias"] = g_bias
+    for k, gd in enumerate(g_dff):
+        if gd is not None:
+            grads[f"d_ff.{k}"] = gd
+    for k, gd in enumerate(g_drec):
+        if gd is not None:
+            grads[f"d_rec.{k}"] = gd
     res.grads = grads
     res.guard_hits = hits
     return res
@@ -268,6 +324,13 @@ def from_tensors(net: NetworkTensors) -> RefNetwork:
     def arr(t: Tensor) -> F64:
         return np.asarray(t.detach().cpu().double().numpy(), dtype=np.float64)
 
+    d_ff, d_rec = net.delay_steps() if net.has_delays else (None, None)
+
+    def steps(d: list[Tensor | None] | None) -> list[npt.NDArray[np.int64] | None] | None:
+        if d is None:
+            return None
+        return [np.asarray(t.cpu().numpy(), dtype=np.int64) if t is not None else None for t in d]
+
     return RefNetwork(
         w_ff=[arr(w) for w in net.w_ff],
         w_rec=[arr(w) if w is not None else None for w in net.w_rec],
@@ -276,4 +339,6 @@ def from_tensors(net: NetworkTensors) -> RefNetwork:
         coeffs=list(net.coeffs),
         out_coeffs=net.out_coeffs,
         out_kind=net.spec.output_kind,
+        d_ff=steps(d_ff),
+        d_rec=steps(d_rec),
     )

@@ -125,6 +125,46 @@ def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
 
 
 @_jit_inline
+def _schedule(ring: Arr, rbase: int, rr: int, nl: int, n: int, xv: Any, row: Arr, drow: Arr) -> None:
+    """Delayed delivery of one event of weight ``xv`` at step ``n``: ``ring[(n + D_m) % R, m]
+    += xv w_m`` for every target ``m`` (the torch path's ``_deliver_delayed``)."""
+    for m in range(nl):
+        slot = (n + drow[m]) % rr
+        ring[rbase + slot * nl + m] += xv * row[m]
+
+
+@_jit_inline
+def _delayed_diff_dot(
+    w: Arr, drow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, s: int, t_steps: int, zero: Any
+) -> Any:
+    """``sum_m w_m (lambda_V - lambda_I)_m(t_{s + D_m})`` over arrivals before ``T`` (the
+    feedback of a spike stamped ``s`` through delayed synapses)."""
+    f = zero
+    for m in range(nl):
+        a = s + drow[m]
+        if a < t_steps:
+            k = rbase + (a % rr) * nl + m
+            f += w[m] * (lvr[k] - lir[k])
+    return f
+
+
+@_jit_inline
+def _delayed_grads(
+    xv: Any, w: Arr, drow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, n: int,
+    t_steps: int, grow: Arr, gdrow: Arr,
+) -> None:
+    """One event delivered at ``n`` through delayed synapses: ``grow_m += x lambda_I(t_a)`` and
+    ``gdrow_m += x w_m (lambda_V - lambda_I)(t_a)`` at the arrivals ``a = n + D_m < T``."""
+    for m in range(nl):
+        a = n + drow[m]
+        if a < t_steps:
+            k = rbase + (a % rr) * nl + m
+            li_a = lir[k]
+            grow[m] += xv * li_a
+            gdrow[m] += xv * w[m] * (lvr[k] - li_a)
+
+
+@_jit_inline
 def _take_event(xv: Any, b: int, ne: int, ev_val: Arr, sums: Arr, bad: Arr) -> None:
     """Store a non-zero count; counts that are negative or not finite are counted in ``bad[b]``
     (the caller raises) and stored as they are."""
@@ -270,8 +310,17 @@ def forward_kernel(
     argmax: Arr,
     trace: Arr,
     first: Arr,
+    dff: Arr,
+    drec: Arr,
+    lay_dly: Arr,
+    ring_off: Arr,
 ) -> None:
     r"""Forward pass of all samples (see the module docstring for the layout).
+
+    Delays: ``dff``/``drec`` (int32, laid out like ``wff``/``wrec``) hold the delays in steps of
+    the layers whose ``lay_dly[l] = (has_ff_delays, has_rec_delays, R)`` flags them; their
+    events are scheduled into a per-sample ring of ``R`` steps per layer (at ``ring_off[l]``),
+    ``ring[(n + D) % R]``, read and cleared at the step it holds.
 
     Per step ``n`` and layer: :math:`I \mathrel{+}= x_n W_{ff} + z_n W_{rec}` (events only),
     :math:`V \leftarrow \alpha V + \rho I`, :math:`I \leftarrow \beta I`, spike if
@@ -316,6 +365,10 @@ def forward_kernel(
     first_b = np.empty(n_out, np.int64)
     o_alpha, o_beta, o_rho, o_theta, o_reset, o_bias_k = oc[0], oc[1], oc[2], oc[4], oc[6], oc[7]
     o_mu_v, o_mu_i, o_mu_b = oc[11], oc[12], oc[13]
+    ring_tot = 0
+    for layer in range(n_layers):
+        ring_tot += lay_dly[layer, 2] * sizes[layer]
+    ring = np.zeros(max(ring_tot, 1), dt)
     vbar = np.empty(n_out, dt)
     ovs = np.empty(n_out, dt)
     ois = np.empty(n_out, dt)
@@ -326,6 +379,7 @@ def forward_kernel(
         io[:] = 0
         nprv[:] = 0
         cnt[:] = 0
+        ring[:] = 0
         ocnt = 0
         acc_b[:] = acc[b]
         vmax_b[:] = vmax[b]
@@ -338,6 +392,10 @@ def forward_kernel(
                 inp_l = inp[:nl]
                 for m in range(nl):
                     inp_l[m] = 0
+                dl_ff = lay_dly[layer, 0] != 0
+                dl_rec = lay_dly[layer, 1] != 0
+                rr = lay_dly[layer, 2]
+                rbase = ring_off[layer]
                 if layer == 0:
                     off0 = ff_off[0]
                     k_ev = n * nb + b - b0
@@ -345,7 +403,9 @@ def forward_kernel(
                         ch = ev_ch[q]
                         xv = ev_val[q]
                         row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
-                        if xv == 1:
+                        if dl_ff:
+                            _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
+                        elif xv == 1:
                             for m in range(nl):
                                 inp_l[m] += row[m]
                         else:
@@ -357,15 +417,28 @@ def forward_kernel(
                     for q in range(nprv[layer - 1]):
                         j = prv[pbase + q]
                         row = wff[offl + j * nl : offl + (j + 1) * nl]
-                        for m in range(nl):
-                            inp_l[m] += row[m]
+                        if dl_ff:
+                            one = row[0] - row[0] + 1
+                            _schedule(ring, rbase, rr, nl, n, one, row, dff[offl + j * nl : offl + (j + 1) * nl])
+                        else:
+                            for m in range(nl):
+                                inp_l[m] += row[m]
                 offr = rec_off[layer]
                 if offr >= 0:
                     for q in range(nprv[layer]):
                         j = prv[base + q]
                         row = wrec[offr + j * nl : offr + (j + 1) * nl]
-                        for m in range(nl):
-                            inp_l[m] += row[m]
+                        if dl_rec:
+                            one = row[0] - row[0] + 1
+                            _schedule(ring, rbase, rr, nl, n, one, row, drec[offr + j * nl : offr + (j + 1) * nl])
+                        else:
+                            for m in range(nl):
+                                inp_l[m] += row[m]
+                if rr > 0:
+                    rs = rbase + (n % rr) * nl
+                    for m in range(nl):
+                        inp_l[m] += ring[rs + m]
+                        ring[rs + m] = 0
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 rho = hc[layer, 2]
@@ -507,6 +580,12 @@ def backward_kernel(
     g_rec: Arr,
     g_out: Arr,
     g_bias: Arr,
+    dff: Arr,
+    drec: Arr,
+    lay_dly: Arr,
+    ring_off: Arr,
+    g_dff: Arr,
+    g_drec: Arr,
 ) -> None:
     r"""EventProp reverse replay of all samples, ``n = N-1 .. 0`` (``s = n + 1``):
 
@@ -523,6 +602,12 @@ def backward_kernel(
        :math:`\lambda_V^{out} \mathrel{-}= G\mu_V/\tau_m`, :math:`\lambda_I^{out}
        \mathrel{-}= G\mu_I/\tau_s`;
     5. every event delivered at ``t_n`` adds :math:`\lambda_I` of its target to its synapse.
+
+    Delays (layout of :func:`forward_kernel`): a layer with delayed inputs keeps its adjoints
+    :math:`\lambda(t_a^+)` of the last ``R`` stamps in a ring; the feedback of a spike stamped
+    ``s`` and the weight and delay gradients of an event delivered at ``n`` read them at the
+    arrival ``s + D`` / ``n + D`` (``g_dff``/``g_drec`` receive
+    :math:`\sum x\,w(\lambda_V - \lambda_I)(t_a)`, unscaled).
 
     Gradient buffers of this block (float64; the caller sums the blocks' buffers and multiplies
     by :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for the bias). The synapse terms of the
@@ -571,11 +656,20 @@ def backward_kernel(
     grec = np.zeros(g_rec.shape[0], dt)
     gout = np.zeros(g_out.shape, dt)
     gb_l = np.zeros(n_out, np.float64)
+    gdff = np.zeros(g_dff.shape[0], dt)
+    gdrec = np.zeros(g_drec.shape[0], dt)
+    ring_tot = 0
+    for layer in range(n_layers):
+        ring_tot += lay_dly[layer, 2] * sizes[layer]
+    lvr = np.zeros(max(ring_tot, 1), dt)
+    lir = np.zeros(max(ring_tot, 1), dt)
     for b in range(b0, b1):
         lv[:] = 0
         li[:] = 0
         lvo[:] = 0
         lio[:] = 0
+        lvr[:] = 0
+        lir[:] = 0
         for layer in range(n_layers):
             hi[layer] = spk_cnt[layer, b]
         o_hi = o_cnt[b]
@@ -615,12 +709,24 @@ def backward_kernel(
                         if layer < last:
                             nn = sizes[layer + 1]
                             off = ff_off[layer + 1] + j * nn
-                            f = _dot(wff[off : off + nn], diff[:nn], zero)
+                            if lay_dly[layer + 1, 0] != 0:
+                                f = _delayed_diff_dot(
+                                    wff[off : off + nn], dff[off : off + nn], lvr, lir,
+                                    ring_off[layer + 1], lay_dly[layer + 1, 2], nn, s, t_steps, zero,
+                                )
+                            else:
+                                f = _dot(wff[off : off + nn], diff[:nn], zero)
                         else:
                             f = _dot(wout[j], diff_o, zero)
                         if has_rec:
                             off = rec_off[layer] + j * nl
-                            f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
+                            if lay_dly[layer, 1] != 0:
+                                f = f + _delayed_diff_dot(
+                                    wrec[off : off + nl], drec[off : off + nl], lvr, lir,
+                                    ring_off[layer], lay_dly[layer, 2], nl, s, t_steps, zero,
+                                )
+                            else:
+                                f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
                         fb[base + q - lo_s[layer]] = f
             # 2. first-spike readout at t_s
             if kind == KIND_FIRST:
@@ -692,16 +798,33 @@ def backward_kernel(
                     lio[k2] = lio[k2] - src * src_i
                     if has_bias:
                         gb_l[k2] += src * src_b
-            # 5. events delivered at t_n meet lambda_I(t_n)
+            # delay rings: lambda(t_n^+) of the layers with delayed inputs
+            for layer in range(n_layers):
+                rr = lay_dly[layer, 2]
+                if rr > 0:
+                    nl = sizes[layer]
+                    base = noff[layer]
+                    rs = ring_off[layer] + (n % rr) * nl
+                    for m in range(nl):
+                        lvr[rs + m] = lv[base + m]
+                        lir[rs + m] = li[base + m]
+            # 5. events delivered at t_n meet lambda_I(t_n) (at their arrival when delayed)
             n0 = sizes[0]
             off0 = ff_off[0]
             li0 = li[:n0]
             k_ev = n * nb_ + b - b0
+            dl0 = lay_dly[0, 0] != 0
             for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                 ch = ev_ch[q]
                 xv = ev_val[q]
-                grow = gff[off0 + ch * n0 : off0 + (ch + 1) * n0]
-                if xv == 1:
+                o = off0 + ch * n0
+                grow = gff[o : o + n0]
+                if dl0:
+                    _delayed_grads(
+                        xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
+                        lay_dly[0, 2], n0, n, t_steps, grow, gdff[o : o + n0],
+                    )
+                elif xv == 1:
                     for m in range(n0):
                         grow[m] += li0[m]
                 else:
@@ -711,21 +834,38 @@ def backward_kernel(
                 nl = sizes[layer]
                 base = noff[layer]
                 li_l = li[base : base + nl]
+                rr = lay_dly[layer, 2]
                 if layer > 0:
                     pb = layer - 1
                     offl = ff_off[layer]
                     for q in range(lo_n[pb], lo_s[pb]):
                         j = spk_neu[pb, b, q]
-                        grow = gff[offl + j * nl : offl + (j + 1) * nl]
-                        for m in range(nl):
-                            grow[m] += li_l[m]
+                        o = offl + j * nl
+                        grow = gff[o : o + nl]
+                        if lay_dly[layer, 0] != 0:
+                            one = li_l[0] - li_l[0] + 1
+                            _delayed_grads(
+                                one, wff[o : o + nl], dff[o : o + nl], lvr, lir, ring_off[layer],
+                                rr, nl, n, t_steps, grow, gdff[o : o + nl],
+                            )
+                        else:
+                            for m in range(nl):
+                                grow[m] += li_l[m]
                 offr = rec_off[layer]
                 if offr >= 0:
                     for q in range(lo_n[layer], lo_s[layer]):
                         j = spk_neu[layer, b, q]
-                        grow = grec[offr + j * nl : offr + (j + 1) * nl]
-                        for m in range(nl):
-                            grow[m] += li_l[m]
+                        o = offr + j * nl
+                        grow = grec[o : o + nl]
+                        if lay_dly[layer, 1] != 0:
+                            one = li_l[0] - li_l[0] + 1
+                            _delayed_grads(
+                                one, wrec[o : o + nl], drec[o : o + nl], lvr, lir, ring_off[layer],
+                                rr, nl, n, t_steps, grow, gdrec[o : o + nl],
+                            )
+                        else:
+                            for m in range(nl):
+                                grow[m] += li_l[m]
             for q in range(lo_n[last], lo_s[last]):
                 grow = gout[spk_neu[last, b, q]]
                 for k2 in range(n_out):
@@ -736,6 +876,10 @@ def backward_kernel(
         g_ff[i] += gff[i]
     for i in range(grec.shape[0]):
         g_rec[i] += grec[i]
+    for i in range(gdff.shape[0]):
+        g_dff[i] += gdff[i]
+    for i in range(gdrec.shape[0]):
+        g_drec[i] += gdrec[i]
     for j in range(g_out.shape[0]):
         for k2 in range(n_out):
             g_out[j, k2] += gout[j, k2]

@@ -154,6 +154,10 @@ class _Packed:
     oc: Arr
     ff_shapes: list[tuple[int, int]]
     rec_shapes: list[tuple[int, int] | None]
+    dff: Arr
+    drec: Arr
+    lay_dly: Arr
+    ring_off: Arr
 
 
 def _pack(
@@ -186,6 +190,27 @@ def _pack(
     else:
         wrec = np.concatenate(parts)
     has_bias = bias is not None
+    # delays in steps, laid out like the weights (zeros where a layer has none)
+    n_layers = len(ff)
+    dff = np.zeros(wff.size if net.has_delays else 1, np.int32)
+    drec = np.zeros(wrec.size if net.has_delays else 1, np.int32)
+    lay_dly = np.zeros((n_layers, 3), np.int64)
+    if net.has_delays:
+        d_ff, d_rec = net.delay_steps()
+        for layer in range(n_layers):
+            dfl, drl = d_ff[layer], d_rec[layer]
+            if dfl is not None:
+                o = int(ff_off[layer])
+                dff[o : o + ff[layer].size] = dfl.cpu().numpy().reshape(-1)
+                lay_dly[layer, 0] = 1
+            if drl is not None:
+                o = int(rec_off[layer])
+                drec[o : o + drl.numel()] = drl.cpu().numpy().reshape(-1)
+                lay_dly[layer, 1] = 1
+            if dfl is not None or drl is not None:
+                lay_dly[layer, 2] = net.ring_size(layer)
+    ring_sizes = lay_dly[:, 2] * sizes
+    ring_off = np.concatenate([[0], np.cumsum(ring_sizes)[:-1]]).astype(np.int64)
     return _Packed(
         wff=wff,
         ff_off=ff_off,
@@ -200,6 +225,10 @@ def _pack(
         oc=_coeff_row(net.out_coeffs, dtype),
         ff_shapes=[(int(w.shape[0]), int(w.shape[1])) for w in ff],
         rec_shapes=[(int(r.shape[0]), int(r.shape[1])) if r is not None else None for r in rec],
+        dff=dff,
+        drec=drec,
+        lay_dly=lay_dly,
+        ring_off=ring_off,
     )
 
 
@@ -312,7 +341,7 @@ def _forward_pass(
             ev_ptr, ev_ch, ev_val, t_steps, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
             p.wout, p.bias, p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
-            acc, vmax, argmax, trace, first,
+            acc, vmax, argmax, trace, first, p.dff, p.drec, p.lay_dly, p.ring_off,
         )  # fmt: skip
 
     _parallel(fwd, blocks)
@@ -427,6 +456,8 @@ def _run_backward(
     g_rec = np.zeros((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
     g_out = np.zeros((nb, n_last, n_out), np.float64)
     g_bias = np.zeros((nb, n_out), np.float64)
+    g_dff = np.zeros((nb, p.dff.size), np.float64)
+    g_drec = np.zeros((nb, p.drec.size), np.float64)
     has_reg = cfg.regulariser is not None
 
     def bwd(k: int, b0: int, b1: int) -> None:
@@ -435,7 +466,8 @@ def _run_backward(
             ev_ptr, ev_ch, ev_val, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
             p.oc, kind, coeff, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
-            g_ff[k], g_rec[k], g_out[k], g_bias[k],
+            g_ff[k], g_rec[k], g_out[k], g_bias[k], p.dff, p.drec, p.lay_dly, p.ring_off,
+            g_dff[k], g_drec[k],
         )  # fmt: skip
 
     _parallel(bwd, blocks)
@@ -456,6 +488,16 @@ def _run_backward(
     grads.append(_scaled(g_out.sum(axis=0), -oc.tau_syn_s, npd))
     if p.has_bias:
         grads.append(_scaled(g_bias.sum(axis=0), -(1.0 - oc.alpha) * oc.tau_mem_s, npd))
+    if net.has_delays:
+        gdff, gdrec = g_dff.sum(axis=0), g_drec.sum(axis=0)
+        for layer, (rows, cols) in enumerate(p.ff_shapes):
+            if p.lay_dly[layer, 0]:
+                o = int(p.ff_off[layer])
+                grads.append(_scaled(gdff[o : o + rows * cols].reshape(rows, cols), 1.0, npd))
+        for layer, rshape in enumerate(p.rec_shapes):
+            if rshape is not None and p.lay_dly[layer, 1]:
+                o = int(p.rec_off[layer])
+                grads.append(_scaled(gdrec[o : o + rshape[0] * rshape[1]].reshape(rshape), 1.0, npd))
     return grads
 
 
