@@ -13,6 +13,7 @@ import torch
 from eventbench.data import (
     DataFormatError,
     DataMissingError,
+    EventDataset,
     EventSample,
     bin_events,
     blend,
@@ -174,6 +175,69 @@ def test_validation_split_random_and_speaker(shd_file: Path) -> None:
         validation_split(ds, "random", n_val=4)
 
 
+def _speakers(sizes: list[int], n_classes: int = 20) -> EventDataset:
+    """One event per sample; speaker ``k`` (id ``10 + k``) has ``sizes[k]`` samples."""
+    groups = np.repeat(np.arange(len(sizes)) + 10, sizes)
+    samples = [EventSample(np.array([0.01]), np.array([i % 700]), 700, i % n_classes)
+               for i in range(len(groups))]
+    return EventDataset("toy/train", samples, 700, n_classes, "generated", groups=groups)
+
+
+def test_validation_split_scales_with_the_data() -> None:
+    ds = _speakers([10] * 10)  # 100 samples of 10 speakers
+    tr, va = validation_split(ds, "random", seed=1)  # default fraction 0.1
+    assert (len(tr), len(va)) == (90, 10)
+    assert len(validation_split(ds, "random", fraction=0.25)[1]) == 25
+    assert len(validation_split(ds, "random", n_val=7, fraction=0.5)[1]) == 7  # n_val wins
+    assert len(validation_split(_speakers([3]), "random")[1]) == 1  # never empty
+    with pytest.raises(ValueError, match=r"n_val must be in \(0, 100\)"):
+        validation_split(ds, "random", n_val=100)
+    with pytest.raises(ValueError, match="fraction"):
+        validation_split(ds, "random", fraction=1.0)
+
+
+def test_speaker_split_holds_out_whole_speakers_near_the_fraction() -> None:
+    ds = _speakers([10] * 10)
+    tr, va = validation_split(ds, "speaker", fraction=0.2, seed=0)
+    assert (len(tr), len(va)) == (80, 20)  # exactly two whole speakers
+    assert tr.groups is not None and va.groups is not None
+    held = set(va.groups.tolist())
+    assert len(held) == 2 and held.isdisjoint(tr.groups.tolist())
+    assert sorted(held) == sorted(int(g) for g in np.unique(ds.groups)[
+        np.random.default_rng(0).permutation(10)[:2]])
+    assert len(validation_split(ds, "speaker", fraction=0.2, seed=5)[1]) == 20
+    # the issue's small set: 80 samples from 4 speakers; 10 % is 8 samples -> one speaker (20)
+    small = _speakers([20] * 4)
+    tr, va = validation_split(small, "speaker")
+    assert (len(tr), len(va)) == (60, 20)
+    assert va.groups is not None and len(set(va.groups.tolist())) == 1
+    # unequal speakers: the held-out count is the closest to the target that whole speakers give
+    uneven = _speakers([50, 5, 30, 15])
+    for seed in range(6):
+        _, va = validation_split(uneven, "speaker", n_val=20, seed=seed)
+        order = np.random.default_rng(seed).permutation(4)
+        cum = np.cumsum(np.array([50, 5, 30, 15])[order])[:-1]
+        assert len(va) == cum[np.argmin(np.abs(cum - 20))]
+    # never all speakers, even when the target asks for nearly everything
+    tr, va = validation_split(_speakers([5, 5]), "speaker", fraction=0.9)
+    assert (len(tr), len(va)) == (5, 5)
+    # an explicit speaker list
+    _, va = validation_split(ds, "speaker", speaker=[11, 13])
+    assert va.groups is not None and sorted(set(va.groups.tolist())) == [11, 13]
+
+
+def test_speaker_split_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match=r"only one speaker \(id 10\).*random"):
+        validation_split(_speakers([30]), "speaker")
+    no_ids = _speakers([10, 10]).with_samples(_speakers([10, 10]).samples)  # groups dropped
+    with pytest.raises(ValueError, match="no speaker ids"):
+        validation_split(no_ids, "speaker")
+    with pytest.raises(ValueError, match="every speaker"):
+        validation_split(_speakers([4, 4]), "speaker", speaker=[10, 11])
+    with pytest.raises(ValueError, match="needs method='speaker'"):
+        validation_split(_speakers([4, 4]), "random", speaker=10)
+
+
 def ev(times: list[float], chans: list[int], n: int = 700, label: int = 1) -> EventSample:
     return EventSample(np.array(times), np.array(chans, np.int64), n, label)
 
@@ -280,3 +344,43 @@ def test_from_tonic_camera_channels() -> None:
     assert ds.n_channels == 24 and ds.n_classes == 11
     assert ds[0].channels.tolist() == [(3 * 3 + 2) * 2 + 1, (0 * 3 + 1) * 2 + 0]
     np.testing.assert_allclose(ds[0].times_s, [10e-6, 20e-6])
+
+
+def test_shd_task_validation_follows_the_recipe(
+    tmp_path: Path, write_shd_like: ShdWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    from eventbench.tasks import ConfigError, get_task
+    from eventbench.tasks.pipeline import resolve_recipe
+
+    rng = np.random.default_rng(0)
+
+    def write(name: str, speakers: list[int]) -> None:
+        n = len(speakers)
+        times = [np.sort(rng.uniform(0, 0.9, 5)).tolist() for _ in range(n)]
+        units = [rng.integers(0, 700, 5).tolist() for _ in range(n)]
+        write_shd_like(tmp_path / name, times, units, [i % 20 for i in range(n)], speakers)
+
+    write("shd_train.h5", [s for s in range(4) for _ in range(20)])  # 80 samples, 4 speakers
+    write("shd_test.h5", [4] * 20)
+    task = get_task("shd")
+    recipe = resolve_recipe(task)
+    assert (recipe.data.val_split, recipe.data.val_fraction, recipe.data.n_val) == (  # type: ignore[attr-defined]
+        "speaker", 0.1, None)
+    data = task.load(recipe, tmp_path)
+    assert data.val is not None and (len(data.train), len(data.val)) == (60, 20)  # one speaker
+    with caplog.at_level("WARNING", logger="eventbench.tasks.heidelberg"):
+        data = task.load(resolve_recipe(task, None, ["data.val_split=random"]), tmp_path)
+    assert data.val is not None and (len(data.train), len(data.val)) == (72, 8)
+    assert any("8 samples, fewer than the 20 classes" in r.getMessage() for r in caplog.records)
+    data = task.load(resolve_recipe(task, None, ["data.val_split=random", "data.n_val=16"]),
+                     tmp_path)
+    assert data.val is not None and len(data.val) == 16
+    data = task.load(resolve_recipe(task, None, ["data.val_speaker=2"]), tmp_path)
+    assert data.val is not None and len(data.val) == 20
+    for bad in (["data.val_fraction=1.5"], ["data.val_split=speakers"],
+                ["data.val_split=random", "data.val_speaker=1"]):
+        with pytest.raises(ConfigError):
+            resolve_recipe(task, None, bad)
+    write("shd_train.h5", [7] * 30)
+    with pytest.raises(ValueError, match="only one speaker"):
+        task.load(recipe, tmp_path)

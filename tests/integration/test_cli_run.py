@@ -35,12 +35,22 @@ def test_run_writes_checkpoints_history_store_and_report(
     assert code == 0, err
     run = in_tmp / "r1"
     for name in ("best.pt", "last.pt", "history.json", "recipe.toml", "report.md", "result.csv",
-                 "curves.png", "tradeoff.png"):
+                 "curves.png", "tradeoff.png", "diagnostics.png", "raster.png", "rates.png",
+                 "activity.npz"):
         assert (run / name).is_file(), name
     hist = json.loads((run / "history.json").read_text())
     assert [e["epoch"] for e in hist["epochs"]] == [0, 1]
     assert all(0.0 <= e["val_score"] <= 1.0 for e in hist["epochs"])
     assert hist["best_score"] == max(e["val_score"] for e in hist["epochs"])
+    # training diagnostics per epoch and hidden layer
+    first, second = hist["epochs"]
+    (layer,) = second["hidden"]
+    assert layer["neurons"] == 16 and 0 <= layer["silent"] <= 16 and layer["rate_hz"] > 0
+    assert first["hidden"][0]["spikes_created"] is None
+    assert layer["spikes_created"] - layer["spikes_deleted"] == (
+        layer["spikes"] - first["hidden"][0]["spikes"])
+    assert set(second["grad_norm"]) == {"layers.0.w_ff", "readout_layer.w"}
+    assert second["guard_fraction"] == pytest.approx(second["guard_hits"] / layer["spikes"])
     # the result in the store
     results = ResultStore(store).list(task="yinyang")
     assert len(results) == 1
@@ -53,9 +63,22 @@ def test_run_writes_checkpoints_history_store_and_report(
     assert r.metric("synaptic_operations.effective_acs") > 0  # type: ignore[operator]
     assert r.metric("parameter_count") == 5 * 16 + 16 * 3
     assert r.tags["method"] == "eventprop" and r.tags["run_dir"] == "r1"
+    # the last epoch's diagnostics are queryable numbers, the series are in the details
+    assert r.metric("training.hidden.0.rate_hz") == pytest.approx(layer["rate_hz"])
+    assert r.metric("training.hidden.0.silent") == layer["silent"]
+    assert r.metric("training.hidden.0.spikes_deleted") == layer["spikes_deleted"]
+    assert r.metric("training.guard_fraction") == pytest.approx(second["guard_fraction"])
+    assert r.metric("training.grad_norm.layers.0.w_ff") == pytest.approx(
+        second["grad_norm"]["layers.0.w_ff"])
+    assert [e["epoch"] for e in r.details["training_diagnostics"]] == [1, 2]
+    assert r.details["training_diagnostics"][1]["hidden"][0] == layer
     # the report and the printed table agree
     report = (run / "report.md").read_text()
     assert r.run_id in report and "| yinyang | snn-eventprop | exact |" in report
+    assert "## Training diagnostics" in report
+    for png in ("curves.png", "diagnostics.png", "raster.png", "rates.png", "tradeoff.png"):
+        assert f"]({png})" in report, png
+    assert f"| 2 | 0 | {layer['rate_hz']:.2f} | {layer['silent']} / 16 |" in report
     assert f"{acc:.4f}" in out
     # best.pt holds the best epoch's weights and the recipe
     best = load_checkpoint(run / "best.pt")
@@ -104,6 +127,10 @@ def test_ann_baseline_run(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> N
     n_in = 5 * 30  # 5 channels x 30 steps of 1 ms
     assert r.metric("parameter_count") == n_in * 8 + 8 + 8 * 3 + 3
     assert r.metric("training.epochs") == 2
+    assert r.metric("training.hidden.0.rate_hz") is None  # no spiking layers
+    assert r.metric("training.grad_norm.net.0.weight") is not None
+    assert not (in_tmp / "a1" / "diagnostics.png").exists()
+    assert not (in_tmp / "a1" / "raster.png").exists()
     ck = load_checkpoint(in_tmp / "a1" / "last.pt")
     assert ck["model"]["kind"] == "ann" and ck["next_epoch"] == 2
     assert isinstance(ck["model_state"]["net.0.weight"], torch.Tensor)

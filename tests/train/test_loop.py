@@ -116,6 +116,11 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> N
     assert [e.train_loss for e in resumed.epochs] == [e.train_loss for e in ref.epochs]
     assert [e.lr for e in resumed.epochs] == [e.lr for e in ref.epochs]
     assert resumed.best_epoch == ref.best_epoch
+    # the diagnostics too: spikes created / deleted in the resumed epoch compare with the counts
+    # of the epoch before the interruption, kept in last.pt
+    assert resumed.epochs[2].hidden[0].spikes_created is not None
+    assert [e.hidden for e in resumed.epochs] == [e.hidden for e in ref.epochs]
+    assert [e.grad_norm for e in resumed.epochs] == [e.grad_norm for e in ref.epochs]
 
 
 def test_resume_into_another_network_is_refused(tmp_path: Path) -> None:

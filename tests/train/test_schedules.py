@@ -83,3 +83,40 @@ def test_decay_and_state_round_trip() -> None:
 def test_invalid_schedules_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         LRSchedule(**kwargs)  # type: ignore[arg-type]
+
+
+def _lrs(s: LRSchedule, steps: int) -> list[float]:
+    """Learning rate used by each of ``steps`` minibatches."""
+    st = s.initial()
+    out = []
+    for _ in range(steps):
+        out.append(s.current_lr(st))
+        st = s.after_batch(st)
+    return out
+
+
+def test_ease_in_is_bounded_to_a_tenth_of_a_short_run() -> None:
+    # the SHD recipe's ease-in (1e-3 x lr, x1.05 per minibatch: 142 minibatches) on a small data
+    # set: 10 epochs of 4 minibatches = 40 optimiser steps, so at most 4 ease-in steps
+    s = LRSchedule(lr=1e-3, ease_in=True, start_factor=1e-3, growth=1.05)
+    assert s.ease_in_steps() == 142
+    fitted = s.fit_to(40)
+    assert fitted.ease_in_steps() == 4
+    assert fitted.growth == pytest.approx(1000.0 ** 0.25)  # s0 * g^4 = 1
+    lrs = _lrs(fitted, 40)
+    assert lrs[:4] == pytest.approx([1e-6, 1e-6 * 1000**0.25, 1e-6 * 1000**0.5, 1e-6 * 1000**0.75])
+    assert lrs[4:] == [1e-3] * 36  # exactly lr from the 5th minibatch on
+    # 3 epochs of 4 minibatches: floor(0.1 * 12) = 1 step -> the second minibatch runs at lr
+    assert _lrs(s.fit_to(12), 3) == pytest.approx([1e-6, 1e-3, 1e-3])
+
+
+def test_ease_in_of_a_large_run_is_unchanged() -> None:
+    s = LRSchedule(lr=1e-3, ease_in=True)
+    shd = 100 * 239  # SHD: 100 epochs of 7644 / 32 minibatches
+    assert s.fit_to(shd) is s
+    assert s.fit_to(1420) is s  # 10 % of 1420 = 142 steps: just long enough
+    assert s.fit_to(1419).ease_in_steps() == 141
+    assert LRSchedule(lr=1e-3, ease_in=True, max_ease_fraction=None).fit_to(40).growth == 1.05
+    assert LRSchedule(lr=1e-3).fit_to(40).growth == 1.05  # no ease-in: nothing to bound
+    with pytest.raises(ValueError, match="max_ease_fraction"):
+        LRSchedule(lr=1e-3, max_ease_fraction=0.0)

@@ -74,13 +74,23 @@ class RunResult:
     def metric(self, path: str) -> float | None:
         """A numeric metric by dotted path, e.g. ``"synaptic_operations.effective_acs"``.
 
-        Returns None when the metric is absent, unsupported or not a number.
+        Keys that themselves contain dots (parameter names such as
+        ``"training.grad_norm.layers.0.w_ff"``) are matched longest first, as
+        :meth:`flat_metrics` writes them. Returns None when the metric is absent, unsupported or
+        not a number.
         """
         node: Any = self.metrics
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
+        parts = path.split(".")
+        while parts:
+            if not isinstance(node, dict):
                 return None
-            node = node[part]
+            for k in range(len(parts), 0, -1):
+                key = ".".join(parts[:k])
+                if key in node:
+                    node, parts = node[key], parts[k:]
+                    break
+            else:
+                return None
         if isinstance(node, bool) or not isinstance(node, (int, float)):
             return None
         return float(node)

@@ -121,6 +121,9 @@ class TrainSettings:
             ``1 / tau_mem_ms``).
         lr, beta1, beta2: Adam.
         ease_in: ease-in from ``ease_in_start * lr``, growing ``ease_in_growth`` per minibatch.
+        ease_in_max_fraction: the ease-in takes at most this share of the run's minibatches
+            (``epochs x batches per epoch``); a shorter run grows faster so that it still
+            reaches ``lr`` in time (see :mod:`eventbench.train.schedules`); ``None``: unbounded.
         plateau_halving: halve the lr when the fast validation EMA falls to the slow one, at most
             once per ``plateau_min_epochs``.
         lr_decay: per-epoch multiplicative decay.
@@ -147,6 +150,7 @@ class TrainSettings:
     ease_in: bool = False
     ease_in_start: float = 1e-3
     ease_in_growth: float = 1.05
+    ease_in_max_fraction: float | None = 0.1
     plateau_halving: bool = False
     plateau_min_epochs: int = 50
     lr_decay: float = 1.0

@@ -8,7 +8,10 @@ The CLI is a thin layer over these functions:
 * :func:`train` — :func:`eventbench.train.fit` with checkpoints in a run folder;
 * :func:`benchmark` — the benchmark harness on the test split, with training time per epoch and
   peak memory added to the result, stored in the results store;
-* :func:`write_run_report` — ``report.md``, training curves and accuracy vs synaptic operations.
+* :func:`write_run_report` — ``report.md``, training curves, the training diagnostics (hidden
+  rates, silent neurons, spikes created / deleted, guard hits, gradient norms per epoch), a
+  hidden spike raster of one test sample, a hidden-rate histogram and accuracy vs synaptic
+  operations.
 """
 
 from __future__ import annotations
@@ -64,15 +67,18 @@ from eventbench.tasks.config import (
     parse_assignment,
     to_toml,
 )
+from eventbench.train.activity import HiddenActivity, load_activity, record_activity, save_activity
 from eventbench.train.baselines import BaselineSpec, build_baseline
 from eventbench.train.callbacks import Callback
 from eventbench.train.checkpoint import CheckpointMismatchError, describe, load_checkpoint
 from eventbench.train.data import Split
+from eventbench.train.diagnostics import LOW_RATE_HZ, SILENT_FRACTION, is_silent
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner
 from eventbench.train.loop import BEST, History, TrainConfig, evaluate, fit
 from eventbench.train.schedules import LRSchedule
 
 __all__ = [
+    "ACTIVITY",
     "Built",
     "benchmark",
     "build",
@@ -88,6 +94,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+ACTIVITY = "activity.npz"
+"""File in a run folder with the trained network's hidden activity on test samples (raster
+of one sample and per-neuron rates, :class:`~eventbench.train.activity.HiddenActivity`)."""
+
+#: test samples behind the rate histogram of the run report (one forward pass)
+ACTIVITY_SAMPLES = 256
 
 _READOUTS: dict[str, Readout] = {
     "max": MaxVoltage(),
@@ -283,6 +296,7 @@ def train_config(recipe: Recipe) -> TrainConfig:
             ease_in=t.ease_in,
             start_factor=t.ease_in_start,
             growth=t.ease_in_growth,
+            max_ease_fraction=t.ease_in_max_fraction,
             plateau_halving=t.plateau_halving,
             min_epochs=t.plateau_min_epochs,
             decay=t.lr_decay,
@@ -317,7 +331,9 @@ def train(
     callbacks: Sequence[Callback] = (),
 ) -> tuple[Built, History]:
     """Train the recipe's model, writing ``recipe.toml``, ``last.pt``, ``best.pt`` and
-    ``history.json`` in ``run_dir``; the returned model holds the *best* weights."""
+    ``history.json`` in ``run_dir``, and for a spiking network :data:`ACTIVITY` (its hidden
+    activity on the first test samples, for the report); the returned model holds the *best*
+    weights."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.toml").write_text(
         f"# eventbench recipe for task {task.name!r}\n" + to_toml(recipe), encoding="utf-8"
@@ -338,6 +354,9 @@ def train(
     if (run_dir / BEST).is_file():
         ck = load_checkpoint(run_dir / BEST, expected_model=built.description)
         built.module.load_state_dict(ck["model_state"])
+    if isinstance(built.module, SNN) and len(data.test):
+        n = min(ACTIVITY_SAMPLES, recipe.train.eval_batch_size)
+        save_activity(record_activity(built.module, data.test, n_samples=n), run_dir / ACTIVITY)
     return built, history
 
 
@@ -440,6 +459,7 @@ def benchmark(
     for w in caught:
         log.info("benchmark note: %s", w.message)
     extra: dict[str, Any] = {}
+    details: dict[str, Any] = {}
     if history is not None and history.epochs:
         extra["training"] = {
             "epochs": len(history.epochs),
@@ -447,41 +467,103 @@ def benchmark(
             "peak_memory_mb": max(e.peak_memory_mb for e in history.epochs),
             "best_val_score": history.best_score,
             "best_epoch": None if history.best_epoch is None else history.best_epoch + 1,
+            **_last_epoch_diagnostics(history),
         }
+        if any(e.hidden or e.grad_norm for e in history.epochs):
+            details["training_diagnostics"] = _diagnostics_series(history)
     ev = evaluate(built.learner, split, recipe.train.eval_batch_size)
     extra["test_score"] = ev.score
-    result = dataclasses.replace(result, metrics={**result.metrics, **extra})
+    result = dataclasses.replace(
+        result, metrics={**result.metrics, **extra}, details={**result.details, **details}
+    )
     if store is not None:
         ResultStore(store).add(result)
     return result
 
 
+def _last_epoch_diagnostics(history: History) -> dict[str, Any]:
+    """The last epoch's diagnostics as queryable numbers: ``hidden.<layer>.<key>``,
+    ``guard_hits``, ``guard_fraction`` and ``grad_norm.<parameter>`` (under ``training.``)."""
+    last = history.epochs[-1]
+    out: dict[str, Any] = {"guard_hits": last.guard_hits, "guard_fraction": last.guard_fraction}
+    if last.hidden:
+        out["hidden"] = {
+            str(d.layer): {
+                "neurons": d.neurons,
+                "rate_hz": d.rate_hz,
+                "silent": d.silent,
+                "silent_fraction": d.silent_fraction,
+                "spikes_created": d.spikes_created,
+                "spikes_deleted": d.spikes_deleted,
+            }
+            for d in last.hidden
+        }
+    if last.grad_norm:
+        out["grad_norm"] = dict(last.grad_norm)
+    return out
+
+
+def _diagnostics_series(history: History) -> list[dict[str, Any]]:
+    """Per-epoch diagnostics (epoch numbers from 1) for ``RunResult.details``."""
+    return [
+        {
+            "epoch": e.epoch + 1,
+            "hidden": [dataclasses.asdict(d) for d in e.hidden],
+            "guard_hits": e.guard_hits,
+            "guard_fraction": e.guard_fraction,
+            "grad_norm": dict(e.grad_norm),
+        }
+        for e in history.epochs
+    ]
+
+
 def _plot_curves(history: History, path: Path, score_name: str) -> Path:
-    import matplotlib
+    from eventbench.train.plots import plot_curves
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    return plot_curves(history, path, score_name)
 
-    ep = [e.epoch + 1 for e in history.epochs]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
-    a1.plot(ep, [e.train_loss for e in history.epochs], label="train")
-    if any(e.val_loss is not None for e in history.epochs):
-        a1.plot(ep, [math.nan if e.val_loss is None else e.val_loss for e in history.epochs], label="validation")
-    a1.set_xlabel("epoch")
-    a1.set_ylabel("loss")
-    a1.legend()
-    a1.grid(alpha=0.3)
-    a2.plot(ep, [e.train_score for e in history.epochs], label="train")
-    if any(e.val_score is not None for e in history.epochs):
-        a2.plot(ep, [math.nan if e.val_score is None else e.val_score for e in history.epochs], label="validation")
-    a2.set_xlabel("epoch")
-    a2.set_ylabel(score_name)
-    a2.legend()
-    a2.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+
+def _silent_epochs(history: History) -> list[str]:
+    """One line per hidden layer that went (almost) silent in some epoch (as warned in the log)."""
+    lines = []
+    layers = max((len(e.hidden) for e in history.epochs), default=0)
+    for li in range(layers):
+        bad = [e.epoch + 1 for e in history.epochs if li < len(e.hidden) and is_silent(e.hidden[li])]
+        if bad:
+            lines.append(
+                f"- **warning**: hidden layer {li} was (almost) silent (> "
+                f"{100 * SILENT_FRACTION:.0f} % silent neurons or < {LOW_RATE_HZ:g} Hz) in "
+                f"{len(bad)} epoch(s), first in epoch {bad[0]}"
+            )
+    return lines
+
+
+def _diagnostics_table(history: History) -> list[str]:
+    """Markdown table of the first and last epochs' hidden-layer diagnostics, and their
+    guard-hit fractions."""
+    picks = [history.epochs[0]] if len(history.epochs) == 1 else [
+        history.epochs[0], history.epochs[-1]]
+    rows = [
+        "| epoch | layer | rate (Hz) | silent neurons | spikes created | spikes deleted |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def num(v: float | int | None, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    for e in picks:
+        for d in e.hidden:
+            rows.append(
+                f"| {e.epoch + 1} | {d.layer} | {num(d.rate_hz, '.2f')} | {d.silent} / "
+                f"{d.neurons} | {num(d.spikes_created, ',')} | {num(d.spikes_deleted, ',')} |"
+            )
+    guard = [
+        f"epoch {e.epoch + 1}: {e.guard_hits:,} "
+        f"({'n/a' if e.guard_fraction is None else format(100.0 * e.guard_fraction, '.3g')} %)"
+        for e in picks
+    ]
+    rows += ["", "EventProp guard hits (share of threshold crossings): " + ", ".join(guard) + "."]
+    return rows
 
 
 def score_name(task: TaskSpec) -> str:
@@ -495,10 +577,15 @@ def write_run_report(
     result: RunResult,
     history: History | None,
     store: str | Path | None,
+    activity: HiddenActivity | None = None,
 ) -> Path:
-    """Write ``report.md`` (table), ``curves.png`` (training curves) and ``tradeoff.png``
-    (the task's main metric vs synaptic operations, over every result of the task in the store);
-    plots are skipped with a note when matplotlib is missing."""
+    """Write ``report.md`` (tables) and the plots: ``curves.png`` (training curves),
+    ``diagnostics.png`` (per-epoch hidden rate, silent neurons, spikes created / deleted,
+    guard-hit fraction and gradient norms; spiking networks), ``raster.png`` and ``rates.png``
+    (hidden spikes of one test sample, histogram of the hidden neurons' rates; from
+    ``activity``, by default the run folder's :data:`ACTIVITY` when present) and
+    ``tradeoff.png`` (the task's main metric vs synaptic operations, over every result of the
+    task in the store). Plots are skipped with a note when matplotlib is missing."""
     from eventbench.bench import ResultStore, plot_tradeoff, to_csv, to_markdown
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -514,6 +601,11 @@ def write_run_report(
             f"peak memory {train_m['peak_memory_mb']:.0f} MiB, best validation "
             f"{score_name(task)} {train_m['best_val_score']:.4f} (epoch {train_m['best_epoch']})"
         )
+    if history is not None and any(e.hidden for e in history.epochs):
+        lines += ["", "## Training diagnostics", "", *_diagnostics_table(history)]
+        warn = _silent_epochs(history)
+        if warn:
+            lines += ["", *warn]
     lines += ["", "## Test-set benchmark", "", to_markdown([result])]
     to_csv([result], run_dir / "result.csv")
     others: list[RunResult] = [result]
@@ -526,10 +618,22 @@ def write_run_report(
         have_mpl = True
     except ImportError:
         have_mpl = False
+    if activity is None and (run_dir / ACTIVITY).is_file():
+        activity = load_activity(run_dir / ACTIVITY)
     if have_mpl:
+        from eventbench.train.plots import plot_diagnostics, plot_raster, plot_rate_histogram
+
         if history is not None and history.epochs:
             _plot_curves(history, run_dir / "curves.png", score_name(task))
             plots.append("![training curves](curves.png)")
+            if any(e.hidden for e in history.epochs):
+                plot_diagnostics(history, run_dir / "diagnostics.png")
+                plots.append("![training diagnostics per epoch](diagnostics.png)")
+        if activity is not None:
+            plot_raster(activity, run_dir / "raster.png")
+            plot_rate_histogram(activity, run_dir / "rates.png")
+            plots.append("![hidden spikes of one test sample](raster.png)")
+            plots.append("![hidden-rate histogram](rates.png)")
         y = task.metrics[0]
         try:
             plot_tradeoff(others, run_dir / "tradeoff.png", y=y,

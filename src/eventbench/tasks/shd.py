@@ -1,17 +1,19 @@
 """Spiking Heidelberg Digits (your ``shd_train.h5`` / ``shd_test.h5``): 700 inputs, 20 classes.
 
-Validation: a seeded random 512 of the training samples (7644 + 512, as in the reference code).
-Recipe: see :mod:`eventbench.tasks.heidelberg`.
+Validation: by default the training samples of whole held-out speakers, about 10 % of them
+(``data.val_split = "speaker"``, ``data.val_fraction = 0.1``); ``--set data.val_split=random
+--set data.n_val=512`` gives the reference code's random 7644 + 512. Recipe: see
+:mod:`eventbench.tasks.heidelberg`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from eventbench.data import Splits, load_shd, validation_split
+from eventbench.data import Splits, load_shd
 from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
 from eventbench.tasks.config import Recipe
-from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
+from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe, heidelberg_validation
 
 __all__ = ["TASK"]
 
@@ -24,7 +26,7 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
     assert isinstance(cfg, HeidelbergData)
     t_stop = cfg.duration_ms * 1e-3
     full = load_shd(data_dir, "train", t_stop_s=t_stop)
-    train, val = validation_split(full, "random", n_val=cfg.n_val, seed=cfg.split_seed)
+    train, val = heidelberg_validation(full, cfg)
     test = load_shd(data_dir, "test", t_stop_s=t_stop)
     return event_task_data(Splits(train=train, val=val, test=test), cfg, crop=True)
 

@@ -1,5 +1,6 @@
 """Training: a loop for EventBench SNNs (EventProp or surrogate BPTT) and conventional networks."""
 
+from eventbench.train.activity import HiddenActivity, record_activity
 from eventbench.train.baselines import BaselineSpec, GRUBaseline, MLPBaseline, build_baseline
 from eventbench.train.callbacks import (
     BatchProgress,
@@ -15,6 +16,7 @@ from eventbench.train.checkpoint import (
     save_checkpoint,
 )
 from eventbench.train.data import BinnedSplit, Split, TensorSplit
+from eventbench.train.diagnostics import LayerDiagnostics
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner, StepOutput
 from eventbench.train.loop import EpochRecord, EvalResult, History, TrainConfig, evaluate, fit
 from eventbench.train.schedules import LRSchedule, ScheduleState
@@ -30,8 +32,10 @@ __all__ = [
     "EpochRecord",
     "EvalResult",
     "GRUBaseline",
+    "HiddenActivity",
     "History",
     "LRSchedule",
+    "LayerDiagnostics",
     "Learner",
     "LogCallback",
     "MLPBaseline",
@@ -47,5 +51,6 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "record_activity",
     "save_checkpoint",
 ]

@@ -18,7 +18,17 @@ from eventbench.core import SNN, lift_silent
 from eventbench.readout import Loss
 from eventbench.readout.losses import check_compatible, predict
 
-__all__ = ["ANNLearner", "Learner", "Objective", "SNNLearner", "StepOutput", "sparse_input_pays"]
+__all__ = [
+    "ANNLearner",
+    "Learner",
+    "Objective",
+    "SNNLearner",
+    "StepOutput",
+    "n_hidden_neurons",
+    "sparse_input_pays",
+    "trial_duration_s",
+    "zero_counts",
+]
 
 Objective = Literal["classification", "regression"]
 
@@ -32,12 +42,19 @@ class StepOutput(NamedTuple):
         layer_counts: per hidden spiking layer, spike counts summed over the batch, int64 ``[N]``
             (empty for conventional networks).
         guard_hits: EventProp guard hits of the batch (0 otherwise).
+        sample_counts: per hidden spiking layer, spike counts per sample and neuron, int64
+            ``[B, N]`` (empty for conventional networks); ``layer_counts`` is their sum over
+            the batch. The training diagnostics compare them between epochs.
+        crossings: threshold crossings recorded in the batch (hidden spikes plus spikes of a
+            LIF output population): the denominator of the guard-hit fraction.
     """
 
     loss: Tensor
     prediction: Tensor
     layer_counts: tuple[Tensor, ...]
     guard_hits: int
+    sample_counts: tuple[Tensor, ...] = ()
+    crossings: int = 0
 
 
 class Learner(Protocol):
@@ -113,8 +130,12 @@ class SNNLearner:
         loss = self.loss(out.readout, y, out.fired)
         value = out.readout.detach()
         pred = predict(self.net.readout, value, out.fired) if self.objective == "classification" else value
-        counts = tuple(r.counts().sum(dim=0) for r in out.spikes)
-        return StepOutput(loss, pred, counts, int(out.guard_hits))
+        per_sample = tuple(r.counts() for r in out.spikes)
+        counts = tuple(c.sum(dim=0) for c in per_sample)
+        crossings = sum(r.n_spikes for r in out.spikes)
+        if out.output_spikes is not None:
+            crossings += out.output_spikes.n_spikes
+        return StepOutput(loss, pred, counts, int(out.guard_hits), per_sample, crossings)
 
     def end_epoch(self, epoch_counts: tuple[Tensor, ...]) -> int:
         if self.lift_amount is None or not epoch_counts:
@@ -169,6 +190,15 @@ def n_hidden_neurons(learner: Learner) -> tuple[int, ...]:
     if isinstance(net, SNN):
         return tuple(h.size for h in net.spec.hidden)
     return ()
+
+
+def trial_duration_s(learner: Learner) -> float | None:
+    """Trial length of a spiking network in seconds (``n_steps * dt_s``), ``None`` for
+    conventional networks (the denominator of hidden rates in Hz)."""
+    net = learner.module
+    if isinstance(net, SNN):
+        return float(net.spec.duration_s)
+    return None
 
 
 def zero_counts(learner: Learner) -> tuple[Tensor, ...]:

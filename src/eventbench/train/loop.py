@@ -7,8 +7,22 @@ checkpoint of epoch ``e`` therefore continues exactly as the uninterrupted run w
 (same weights, same history), which the tests check.
 
 Checkpoints (in ``run_dir``): ``last.pt`` after every epoch (model, optimiser, schedule state,
-history, RNG states) and ``best.pt`` whenever the validation score improves (the model only).
-Both are written atomically, so killing the process loses at most the current epoch.
+history, RNG states, the previous epoch's spike counts) and ``best.pt`` whenever the validation
+score improves (the model only). Both are written atomically, so killing the process loses at
+most the current epoch.
+
+Best epoch: the highest validation score (the training score without a validation split); a
+tie goes to the lower validation (training) loss, so that on a small validation split, where
+many epochs share one accuracy, the choice does not freeze at the first of them.
+
+Learning rate: the schedule is fitted to the run (:meth:`~eventbench.train.schedules.LRSchedule.fit_to`
+with ``epochs x minibatches per epoch`` steps), so the ease-in takes at most its
+``max_ease_fraction`` of the run.
+
+Diagnostics (spiking networks; definitions in :mod:`eventbench.train.diagnostics`): each
+:class:`EpochRecord` holds per hidden layer the spikes, mean rate (Hz), silent neurons and the
+spikes created / deleted against the previous epoch, plus the guard-hit fraction and the mean
+gradient norm per parameter; a layer going silent is logged as a warning.
 """
 
 from __future__ import annotations
@@ -26,10 +40,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from eventbench.core import SNN
 from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
 from eventbench.train.checkpoint import load_checkpoint, save_checkpoint
 from eventbench.train.data import Split
-from eventbench.train.learners import Learner, n_hidden_neurons, zero_counts
+from eventbench.train.diagnostics import (
+    GradNormMeter,
+    LayerDiagnostics,
+    SpikeCountTracker,
+    layer_diagnostics,
+    warn_if_silent,
+)
+from eventbench.train.learners import Learner, n_hidden_neurons, trial_duration_s, zero_counts
 from eventbench.train.schedules import LRSchedule, ScheduleState
 
 __all__ = [
@@ -101,7 +123,27 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """What one training epoch produced (one row of the training curves)."""
+    """What one training epoch produced (one row of the training curves).
+
+    Attributes:
+        epoch: epoch index (0 = first).
+        lr: learning rate of the epoch's last minibatch.
+        train_loss, train_score: over the epoch's training minibatches.
+        val_loss, val_score: on the validation split after the epoch (``None``: no split).
+        spike_rate: hidden spikes per neuron per sample, averaged over layers (``None`` for
+            conventional networks).
+        guard_hits: EventProp guard hits of the epoch's training passes.
+        lifted: neurons changed by the silent-neuron lift after the epoch.
+        time_s: wall time of the training part of the epoch (s).
+        peak_memory_mb: peak resident memory so far (MiB).
+        hidden: per hidden layer, the epoch's :class:`~eventbench.train.diagnostics.LayerDiagnostics`
+            (spikes, rate in Hz, silent neurons, spikes created / deleted); empty for
+            conventional networks.
+        guard_fraction: ``guard_hits`` / threshold crossings of the epoch (``None`` without
+            crossings or for conventional networks).
+        grad_norm: per parameter name, the mean over the epoch's optimiser steps of the L2 norm
+            of its gradient (before clipping).
+    """
 
     epoch: int
     lr: float
@@ -114,15 +156,38 @@ class EpochRecord:
     lifted: int
     time_s: float
     peak_memory_mb: float
+    hidden: tuple[LayerDiagnostics, ...] = ()
+    guard_fraction: float | None = None
+    grad_norm: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EpochRecord:
+        """Inverse of :func:`dataclasses.asdict` (also reads records written before the
+        diagnostics existed)."""
+        fields = dict(d)
+        fields["hidden"] = tuple(
+            h if isinstance(h, LayerDiagnostics) else LayerDiagnostics.from_dict(h)
+            for h in fields.get("hidden", ())
+        )
+        fields["grad_norm"] = dict(fields.get("grad_norm", {}))
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
 class History:
-    """All epochs so far and the best validation epoch."""
+    """All epochs so far and the best validation epoch.
+
+    Attributes:
+        epochs: one record per epoch.
+        best_epoch: index of the best epoch (highest score, ties to the lower loss).
+        best_score: its validation score (training score without validation).
+        best_loss: its validation loss (training loss without validation), the tie-break.
+    """
 
     epochs: tuple[EpochRecord, ...] = ()
     best_epoch: int | None = None
     best_score: float | None = None
+    best_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (JSON / checkpoints)."""
@@ -130,15 +195,17 @@ class History:
             "epochs": [asdict(e) for e in self.epochs],
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
+            "best_loss": self.best_loss,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         """Inverse of :meth:`to_dict`."""
         return cls(
-            epochs=tuple(EpochRecord(**e) for e in d["epochs"]),
+            epochs=tuple(EpochRecord.from_dict(e) for e in d["epochs"]),
             best_epoch=d["best_epoch"],
             best_score=d["best_score"],
+            best_loss=d.get("best_loss"),
         )
 
     def mean_epoch_time_s(self) -> float | None:
@@ -253,7 +320,12 @@ class _State:
 
 
 def _payload(
-    learner: Learner, opt: torch.optim.Optimizer, state: _State, model_desc: Any, cfg: TrainConfig
+    learner: Learner,
+    opt: torch.optim.Optimizer,
+    state: _State,
+    model_desc: Any,
+    cfg: TrainConfig,
+    tracker: SpikeCountTracker | None,
 ) -> dict[str, Any]:
     from eventbench.train.checkpoint import describe
 
@@ -266,7 +338,21 @@ def _payload(
         "history": state.history.to_dict(),
         "train_config": describe(cfg),
         "torch_rng_state": torch.get_rng_state(),
+        "spike_counts": None if tracker is None else tracker.state_dict(),
     }
+
+
+def _is_better(score: float, loss: float, hist: History) -> bool:
+    """Whether an epoch with ``score`` and ``loss`` beats the best so far: a higher score, or
+    the same score with a lower loss (a first finite score always wins)."""
+    best = hist.best_score
+    if best is None or not math.isfinite(best):
+        return best is None or math.isfinite(score)
+    if not math.isfinite(score):
+        return False
+    if score != best:
+        return score > best
+    return hist.best_loss is None or (math.isfinite(loss) and loss < hist.best_loss)
 
 
 def fit(
@@ -301,6 +387,20 @@ def fit(
     """
     module = learner.module
     extra = dict(checkpoint_extra or {})
+    n = len(train)
+    n_batches = math.ceil(n / cfg.batch_size)
+    fitted = cfg.schedule.fit_to(cfg.epochs * n_batches)
+    if fitted != cfg.schedule:
+        log.info(
+            "ease-in shortened to %d of %d minibatches (growth %.4g per minibatch instead of %.4g)",
+            fitted.ease_in_steps(), cfg.schedule.ease_in_steps(), fitted.growth,
+            cfg.schedule.growth,
+        )
+        cfg = replace(cfg, schedule=fitted)
+    sizes = n_hidden_neurons(learner)
+    tracker = (
+        SpikeCountTracker(n, sizes, max_count=_max_steps(learner)) if sizes else None
+    )
     opt = torch.optim.Adam(
         module.parameters(), lr=cfg.schedule.lr, betas=cfg.betas, eps=cfg.adam_eps
     )
@@ -311,21 +411,21 @@ def fit(
         module.load_state_dict(ck["model_state"])
         opt.load_state_dict(ck["optimizer_state"])
         torch.set_rng_state(ck["torch_rng_state"])
+        if tracker is not None:
+            tracker.load_state_dict(ck.get("spike_counts"))
         state = _State(
             int(ck["next_epoch"]),
             ScheduleState.from_dict(ck["schedule_state"]),
             History.from_dict(ck["history"]),
         )
         log.info("resumed from %s at epoch %d", out_dir / LAST, state.next_epoch)
-    n = len(train)
-    n_batches = math.ceil(n / cfg.batch_size)
     start = TrainStart(
         epochs=cfg.epochs, first_epoch=state.next_epoch, batches_per_epoch=n_batches, samples=n
     )
     for cb in callbacks:
         cb.on_train_start(start)
     for epoch in range(state.next_epoch, cfg.epochs):
-        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks)
+        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker)
         if out_dir is not None:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
@@ -340,13 +440,21 @@ def fit(
                     },
                 )
             save_checkpoint(
-                out_dir / LAST, {**extra, **_payload(learner, opt, state, model_description, cfg)}
+                out_dir / LAST,
+                {**extra, **_payload(learner, opt, state, model_description, cfg, tracker)},
             )
         for cb in callbacks:
             cb.on_epoch_end(state.history.epochs[-1], state.history)
     for cb in callbacks:
         cb.on_train_end(state.history)
     return state.history
+
+
+def _max_steps(learner: Learner) -> int:
+    """The most spikes one hidden neuron can fire in a trial: its number of steps (spiking
+    networks; conventional ones have no hidden spikes to count)."""
+    net = learner.module
+    return int(net.spec.n_steps) if isinstance(net, SNN) else 1
 
 
 def _train_epoch(
@@ -358,6 +466,7 @@ def _train_epoch(
     state: _State,
     epoch: int,
     callbacks: Sequence[Callback],
+    tracker: SpikeCountTracker | None = None,
 ) -> _State:
     module = learner.module
     module.train()
@@ -369,6 +478,10 @@ def _train_epoch(
     counts = zero_counts(learner)
     sizes = n_hidden_neurons(learner)
     guard = 0
+    crossings = 0
+    grads = GradNormMeter(module)
+    if tracker is not None:
+        tracker.start_epoch()
     t0 = time.perf_counter()
     n_batches = math.ceil(n / cfg.batch_size)
     lr = cfg.schedule.current_lr(sched)
@@ -387,6 +500,7 @@ def _train_epoch(
                 "lower the learning rate"
             )
         torch.autograd.backward(out.loss)
+        grads.add()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
         opt.step()
@@ -394,6 +508,9 @@ def _train_epoch(
         acc.add(learner.objective, out.prediction, y, float(out.loss.detach()), len(idx))
         counts = tuple(a + c for a, c in zip(counts, out.layer_counts, strict=True))
         guard += out.guard_hits
+        crossings += out.crossings
+        if tracker is not None and out.sample_counts:
+            tracker.add(idx, out.sample_counts)
         if callbacks:
             progress = BatchProgress(
                 epoch=epoch,
@@ -408,6 +525,9 @@ def _train_epoch(
             for cb in callbacks:
                 cb.on_batch_end(progress)
     train_time = time.perf_counter() - t0
+    changes = tracker.finish_epoch() if tracker is not None else None
+    hidden = layer_diagnostics(counts, acc.samples, trial_duration_s(learner), changes)
+    warn_if_silent(hidden, epoch)
     lifted = learner.end_epoch(counts)
     ev = evaluate(learner, val, cfg.eval_batch_size) if val is not None else None
     score = ev.score if ev is not None else acc.score()
@@ -424,14 +544,19 @@ def _train_epoch(
         lifted=lifted,
         time_s=train_time,
         peak_memory_mb=peak_memory_mb(),
+        hidden=hidden,
+        guard_fraction=guard / crossings if sizes and crossings else None,
+        grad_norm=grads.compute(),
     )
     hist = state.history
-    improved = hist.best_score is None or (math.isfinite(score) and score > hist.best_score)
+    sel_loss = ev.loss if ev is not None else acc.loss()
+    improved = _is_better(score, sel_loss, hist)
     new_hist = replace(
         hist,
         epochs=(*hist.epochs, rec),
         best_epoch=epoch if improved else hist.best_epoch,
         best_score=score if improved else hist.best_score,
+        best_loss=sel_loss if improved else hist.best_loss,
     )
     log.info(
         "epoch %d/%d: loss %.4f train %.4f val %s lr %.3g (%.1f s)",

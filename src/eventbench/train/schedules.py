@@ -3,7 +3,15 @@ r"""Learning-rate schedules as pure functions of an explicit, serialisable state
 The loss-shaping paper's schedule ([GEP], ``eventprop-spec.md`` §4.3) has two parts:
 
 * **ease-in**: the learning rate starts at ``start_factor * lr`` and is multiplied by ``growth``
-  after every minibatch until it reaches ``lr``;
+  after every minibatch until it reaches ``lr``; with the published ``start_factor = 1e-3`` and
+  ``growth = 1.05`` that takes :math:`\lceil \ln(1/s_0) / \ln g \rceil = 142` minibatches.
+  On a small data set (few minibatches per epoch) this would eat most of the run, so the ease-in
+  is bounded (:meth:`LRSchedule.fit_to`) by a fraction ``max_ease_fraction`` (default 0.1) of the
+  run's :math:`S` optimiser steps: with
+  :math:`K = \max(1, \lfloor f_{\max} S \rfloor)` steps allowed, a run whose ease-in needs more
+  than :math:`K` steps grows by :math:`g' = s_0^{-1/K}` instead, so that
+  :math:`s_0 g'^K = 1` (it reaches ``lr`` after exactly :math:`K` minibatches); a run long
+  enough for the published ease-in keeps ``growth`` unchanged;
 * **plateau halving**: after each epoch, a fast and a slow exponential moving average of the
   validation score are updated,
   :math:`f \leftarrow a_f f + (1 - a_f) s`, :math:`g \leftarrow a_s g + (1 - a_s) s`
@@ -24,15 +32,40 @@ checkpoints); the schedule object itself is an immutable description.
 >>> st = s.after_batch(st)
 >>> round(s.current_lr(st), 6)
 0.01
+
+Bounded to 10 % of a 40-step run (10 epochs of 4 minibatches), the SHD ease-in reaches ``lr``
+after 4 minibatches (growth ``1000 ** (1 / 4)``):
+
+>>> shd = LRSchedule(lr=1e-3, ease_in=True).fit_to(40)
+>>> shd.ease_in_steps(), round(shd.growth, 4)
+(4, 5.6234)
+>>> LRSchedule(lr=1e-3, ease_in=True).fit_to(100 * 239).growth  # SHD: 239 batches x 100 epochs
+1.05
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 __all__ = ["LRSchedule", "ScheduleState"]
+
+#: relative distance to 1 below which the ease-in factor counts as 1 (absorbs the rounding of
+#: ``s_0 g^K`` when ``g`` was derived as ``s_0^{-1/K}``)
+_EASE_TOL = 1e-12
+
+
+def _grow(factor: float, growth: float) -> float:
+    """One ease-in step: ``min(1, factor * growth)``, snapped to 1 within :data:`_EASE_TOL`."""
+    new = factor * growth
+    return 1.0 if new >= 1.0 - _EASE_TOL else new
+
+
+def _steps_to_one(start: float, growth: float) -> int:
+    r"""Smallest ``k`` with :math:`s_0 g^k \ge 1` (closed form; the tolerance matches
+    :func:`_grow`'s, so a derived :math:`g = s_0^{-1/K}` gives exactly ``K``)."""
+    return max(0, math.ceil(math.log(1.0 / start) / math.log(growth) - 1e-9))
 
 
 class ScheduleState(NamedTuple):
@@ -85,6 +118,8 @@ class LRSchedule:
         slow_alpha: EMA coefficient of the slow average (0.85).
         min_epochs: minimum number of epochs between two halvings (and before the first).
         decay: per-epoch multiplicative decay of the target (1.0: none).
+        max_ease_fraction: longest ease-in as a fraction of the run's optimiser steps, applied by
+            :meth:`fit_to` (``None``: unbounded, the published ease-in whatever the run length).
     """
 
     lr: float
@@ -96,6 +131,7 @@ class LRSchedule:
     slow_alpha: float = 0.85
     min_epochs: int = 50
     decay: float = 1.0
+    max_ease_fraction: float | None = 0.1
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0.0):
@@ -106,6 +142,32 @@ class LRSchedule:
             raise ValueError(f"ease-in growth must be > 1, got {self.growth!r}")
         if not 0.0 < self.decay <= 1.0:
             raise ValueError(f"lr decay must be in (0, 1], got {self.decay!r}")
+        if self.max_ease_fraction is not None and not 0.0 < self.max_ease_fraction <= 1.0:
+            raise ValueError(
+                f"max_ease_fraction must be in (0, 1] or None, got {self.max_ease_fraction!r}"
+            )
+
+    def ease_in_steps(self) -> int:
+        r"""Minibatches the ease-in takes to reach ``lr``:
+        :math:`\lceil \ln(1/s_0) / \ln g \rceil` (0 without ease-in or with ``start_factor = 1``)."""
+        if not self.ease_in or self.start_factor >= 1.0:
+            return 0
+        return _steps_to_one(self.start_factor, self.growth)
+
+    def fit_to(self, total_steps: int) -> LRSchedule:
+        r"""This schedule for a run of ``total_steps`` optimiser steps (minibatches): when the
+        ease-in needs more than :math:`K = \max(1, \lfloor f_{\max} S \rfloor)` steps
+        (``f_max = max_ease_fraction``, ``S = total_steps``), a copy whose growth is
+        :math:`g' = s_0^{-1/K}`, which reaches ``lr`` after exactly :math:`K` steps; otherwise
+        ``self`` unchanged (also without ease-in or with ``max_ease_fraction = None``)."""
+        if total_steps < 0:
+            raise ValueError(f"total_steps must be >= 0, got {total_steps}")
+        if self.max_ease_fraction is None or self.ease_in_steps() == 0:
+            return self
+        cap = max(1, math.floor(self.max_ease_fraction * total_steps))
+        if self.ease_in_steps() <= cap:
+            return self
+        return replace(self, growth=self.start_factor ** (-1.0 / cap))
 
     def initial(self) -> ScheduleState:
         """State at the start of training."""
@@ -127,7 +189,7 @@ class LRSchedule:
         """Advance the ease-in by one minibatch."""
         if state.ease_factor >= 1.0:
             return state
-        return state._replace(ease_factor=min(1.0, state.ease_factor * self.growth))
+        return state._replace(ease_factor=_grow(state.ease_factor, self.growth))
 
     def after_epoch(self, state: ScheduleState, epoch: int, score: float | None) -> ScheduleState:
         """Update the averages with the validation ``score`` of ``epoch`` (higher is better;
