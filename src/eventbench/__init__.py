@@ -7,6 +7,7 @@ benchmark harness in :mod:`eventbench.bench`, training in :mod:`eventbench.train
 from eventbench._version import __version__
 from eventbench.core import (
     SNN,
+    Delays,
     LayerSpec,
     LIFParams,
     NetworkSpec,
@@ -21,6 +22,7 @@ from eventbench.eventprop import EventProp
 
 __all__ = [
     "SNN",
+    "Delays",
     "EventProp",
     "LIFParams",
     "LayerSpec",

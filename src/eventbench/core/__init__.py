@@ -4,6 +4,7 @@ from eventbench.core.bptt import SurrogateBPTT
 from eventbench.core.lif import LIFState, integrate, lif_step
 from eventbench.core.network import (
     SNN,
+    Delays,
     GradientMethod,
     LayerSpec,
     NetworkSpec,
@@ -17,6 +18,7 @@ from eventbench.core.regularisers import RateRegulariser, lift_silent
 
 __all__ = [
     "SNN",
+    "Delays",
     "GradientMethod",
     "LIFParams",
     "LIFState",

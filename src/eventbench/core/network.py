@@ -389,6 +389,11 @@ class SNN(nn.Module):
             tuple(layer.d_rec for layer in layers) if has_delays else (),
         )
 
+    @property
+    def has_delays(self) -> bool:
+        """Whether any hidden layer has synaptic delays."""
+        return any(h.has_delays for h in self.spec.hidden)
+
     @torch.no_grad()
     def clamp_delays(self) -> None:
         """Clamp every delay to ``[0, max_s]`` in place (after an optimiser step)."""

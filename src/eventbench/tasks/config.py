@@ -87,6 +87,10 @@ class NetworkConfig:
         readout: output readout; the losses ``first-spike`` / ``relative-mse`` use
             ``first-spike`` and ``per-step-ce`` / ``mse`` use ``trace`` whatever is set here.
         output_bias: trainable bias on leaky-integrator readouts.
+        delay_ff_max_ms, delay_rec_max_ms: learnable per-connection delays of the feed-forward
+            (input and between hidden layers) and the recurrent connections, with this maximum
+            (ms; ``None``: no delays); initial delays ``U(*delay_ff_init_ms)`` /
+            ``U(*delay_rec_init_ms)`` (ms).
     """
 
     hidden: tuple[int, ...] = (100,)
@@ -105,6 +109,10 @@ class NetworkConfig:
     init_rec_std: float | None = 0.02
     init_out_mean: float = 0.0
     init_out_std: float | None = None
+    delay_ff_max_ms: float | None = None
+    delay_ff_init_ms: tuple[float, ...] = (0.0, 0.0)
+    delay_rec_max_ms: float | None = None
+    delay_rec_init_ms: tuple[float, ...] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,8 @@ class TrainSettings:
         fs_tau0, fs_alpha, fs_regulariser, fs_tau1: first-spike loss (ms units).
         rmse_delta_ms: target gap of the relative spike-time MSE.
         threads: torch intra-op threads.
+        delay_lr_steps: Adam learning rate of the synaptic delays, in time steps of ``dt`` per
+            optimiser step (Mészáros et al. 2025: 0.1).
     """
 
     method: Method = "eventprop"
@@ -168,6 +178,7 @@ class TrainSettings:
     fs_tau1: float = 6.4
     rmse_delta_ms: float = 1.0
     threads: int = 2
+    delay_lr_steps: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from eventbench.bench.result import RunResult
 from eventbench.core import (
     SNN,
+    Delays,
     LayerSpec,
     LIFParams,
     NetworkSpec,
@@ -172,6 +173,20 @@ def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
     return RelativeSpikeTimeMSE(delta=t.rmse_delta_ms)
 
 
+def _delays(max_ms: float | None, init_ms: tuple[float, ...], key: str) -> Delays | None:
+    """Learnable delays from the recipe's ``{key}_max_ms`` / ``{key}_init_ms`` (ms)."""
+    if max_ms is None:
+        return None
+    if len(init_ms) != 2:
+        raise ConfigError(f"{key}_init_ms needs two values (low, high) in ms, got {list(init_ms)}")
+    try:
+        return Delays(max_s=max_ms * 1e-3, init_low_s=init_ms[0] * 1e-3, init_high_s=init_ms[1] * 1e-3)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key}_max_ms = {max_ms}, {key}_init_ms = {list(init_ms)}: need 0 <= low <= high <= max"
+        ) from exc
+
+
 def network_spec(recipe: Recipe, data: TaskData) -> NetworkSpec:
     """The :class:`~eventbench.core.NetworkSpec` of the recipe for the loaded data."""
     n = recipe.network
@@ -186,6 +201,12 @@ def network_spec(recipe: Recipe, data: TaskData) -> NetworkSpec:
             neuron=neuron,
             init_ff=Normal(n.init_ff_mean, n.init_ff_std),
             init_rec=Normal(n.init_rec_mean, n.init_rec_std),
+            delay_ff=_delays(n.delay_ff_max_ms, n.delay_ff_init_ms, "network.delay_ff"),
+            delay_rec=(
+                _delays(n.delay_rec_max_ms, n.delay_rec_init_ms, "network.delay_rec")
+                if n.recurrent
+                else None
+            ),
         )
         for size in n.hidden
     )
@@ -303,6 +324,7 @@ def train_config(recipe: Recipe) -> TrainConfig:
         ),
         betas=(t.beta1, t.beta2),
         input_drop=t.input_drop,
+        delay_lr=t.delay_lr_steps * recipe.data.dt_ms * 1e-3,
     )
 
 

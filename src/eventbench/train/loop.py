@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from eventbench.core import SNN
 from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
@@ -84,6 +84,10 @@ class TrainConfig:
         adam_eps: Adam epsilon.
         input_drop: probability of dropping each input event during training (0: off).
         grad_clip: clip the global gradient norm to this value (``None``: off).
+        delay_lr: learning rate (seconds per Adam step) of the learnable synaptic delays,
+            which get their own parameter group, untouched by the weights' schedule, and are
+            clamped to ``[0, max]`` after every step; ``None``: 0.1 time steps (Mészáros et
+            al. 2025).
     """
 
     epochs: int = 10
@@ -95,6 +99,7 @@ class TrainConfig:
     adam_eps: float = 1e-8
     input_drop: float = 0.0
     grad_clip: float | None = None
+    delay_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -292,8 +297,35 @@ def evaluate(learner: Learner, split: Split, batch_size: int = 500) -> EvalResul
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set the weights' learning rate (the delays' group keeps its own)."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        if not group.get("delays", False):
+            group["lr"] = lr
+
+
+DELAY_SUFFIXES = (".d_ff", ".d_rec")
+
+
+def make_optimiser(module: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam over the module's parameters; learnable synaptic delays (parameters named
+    ``*.d_ff`` / ``*.d_rec``) form a second group with ``cfg.delay_lr`` (default 0.1 steps of
+    the network's ``dt``)."""
+    weights: list[nn.Parameter] = []
+    delays: list[nn.Parameter] = []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        (delays if name.endswith(DELAY_SUFFIXES) else weights).append(p)
+    groups: list[dict[str, Any]] = [{"params": weights}]
+    if delays:
+        lr_d = cfg.delay_lr
+        if lr_d is None:
+            spec = getattr(module, "spec", None)
+            lr_d = 0.1 * float(spec.dt_s) if spec is not None else 1e-4
+        if not lr_d > 0.0:
+            raise ValueError(f"delay learning rate must be positive, got {lr_d}")
+        groups.append({"params": delays, "lr": lr_d, "delays": True})
+    return torch.optim.Adam(groups, lr=cfg.schedule.lr, betas=cfg.betas, eps=cfg.adam_eps)
 
 
 def _drop_inputs(x: Tensor, p: float, gen: torch.Generator) -> Tensor:
@@ -401,9 +433,7 @@ def fit(
     tracker = (
         SpikeCountTracker(n, sizes, max_count=_max_steps(learner)) if sizes else None
     )
-    opt = torch.optim.Adam(
-        module.parameters(), lr=cfg.schedule.lr, betas=cfg.betas, eps=cfg.adam_eps
-    )
+    opt = make_optimiser(module, cfg)
     state = _State(0, cfg.schedule.initial(), History())
     out_dir = Path(run_dir) if run_dir is not None else None
     if resume and out_dir is not None and (out_dir / LAST).is_file():
@@ -504,6 +534,8 @@ def _train_epoch(
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
         opt.step()
+        if isinstance(module, SNN) and module.has_delays:
+            module.clamp_delays()
         sched = cfg.schedule.after_batch(sched)
         acc.add(learner.objective, out.prediction, y, float(out.loss.detach()), len(idx))
         counts = tuple(a + c for a, c in zip(counts, out.layer_counts, strict=True))
