@@ -93,10 +93,11 @@ def make_data(t_steps: int) -> tuple[Any, Any]:
 
 
 def readout_coefficients(t_steps: int) -> Any:
-    """Loss-shaping weights ``c_n = exp(-t_{n+1}/T) / N`` (EventBench's ``ExpWeightedVoltage``)."""
+    """Loss-shaping weights ``c_n = exp(-t_{n+1/2}/T) / N`` at the step midpoints (EventBench's
+    ``ExpWeightedVoltage``)."""
     import numpy as np
 
-    return (np.exp(-np.arange(1, t_steps + 1) / t_steps) / t_steps).astype(np.float32)
+    return (np.exp(-(np.arange(t_steps) + 0.5) / t_steps) / t_steps).astype(np.float32)
 
 
 def init_weights(gain: float = 1.0, seed: int = 0) -> dict[str, Any]:

@@ -13,7 +13,11 @@ Every neuron ``j`` of a layer obeys, between events,
     \tau_m \dot V_j = -V_j + I_j + b_j, \qquad \tau_s \dot I_j = -I_j
 
 (``b_j = 0`` except for the optional bias of a leaky-integrator output). A spike of neuron
-``i`` at time ``t`` adds ``w[i, j]`` to ``I_j`` at that same time (no delay). Hidden (and LIF
+(or input channel) ``i`` at time ``t_k`` adds ``w[i, j]`` to ``I_j`` at its *arrival time*
+``t_k + d[i, j]``: ``d = 0`` (no delay) unless a hidden layer has per-connection synaptic delays
+(``ExactLayer.d_ff`` for its feed-forward input, ``ExactLayer.d_rec`` for its recurrent
+connections, seconds, ``>= 0``; Meszaros, Knight & Nowotny 2025). The output layer has no
+delays. Hidden (and LIF
 output) neurons spike when ``V`` reaches the threshold ``theta`` from below; then
 ``V <- v_reset`` (absolute reset, no refractory period). Starting from ``V(0) = I(0) = 0``,
 between events (``s`` = time since the last event, state ``V0, I0`` just after it)
@@ -40,6 +44,20 @@ the *first* crossing is bracketed on ``[0, s_max]`` (a trajectory that rises abo
 comes back down within one interval is not missed); the root is then found to machine precision
 by Newton's method on the analytic ``V`` safeguarded by bisection of the bracket (agrees with
 Brent's method to ~2e-17 s).
+
+Delays
+------
+A hidden layer with ``d_ff`` or ``d_rec`` (``ExactLayer.delayed``) is simulated by a second event
+loop (the undelayed loop above is kept unchanged, bit for bit, for layers without delays). Each
+(presynaptic spike, postsynaptic neuron) pair is an arrival of its own at
+``t_k + d[i, j]``; the feed-forward arrivals (from the input or the complete spike list of the
+layer below, which a delay cannot reach back into) are merged, in exact time order, with a
+priority queue of the layer's recurrent arrivals, which its own spikes push as they occur
+(``t_p + d_rec[n, m]``, so a neuron's spike reaches the other neurons of its layer later).
+Arrivals after ``T`` are dropped. All arrivals due at the current time are delivered before
+thresholds are tested; a zero-delay recurrent arrival is delivered right after the spike that
+caused it (as in the undelayed loop). With all delays zero the result equals the undelayed
+simulation (to rounding: the same additions in the same order).
 
 Order of simultaneous events (documented, and immaterial for the dynamics): at a time ``t``
 all deliveries with time stamp ``t`` are added to ``I`` (``V`` is continuous so the order does
@@ -70,10 +88,23 @@ True
 >>> g = exact_adjoint_gradient(net, trace, np.ones(1), "exp")
 >>> sorted(g)
 ['hidden.0.w_ff', 'out_bias', 'out_w']
+
+A feed-forward delay of 2 ms moves that spike by exactly 2 ms (to rounding) and adds the delay
+to the parameters:
+
+>>> d_layer = ExactLayer(w_ff=np.array([[5.0]]), d_ff=np.array([[2e-3]]),
+...                      tau_mem_s=20e-3, tau_syn_s=10e-3)
+>>> d_net = ExactNetwork(hidden=(d_layer,), out_w=np.array([[1.0]]))
+>>> d_trace = simulate(d_net, input_times_s=[1e-3], input_channels=[0], duration_s=30e-3)
+>>> bool(abs(d_trace.hidden_spike_times(0)[0][0] - (t_spike[0] + 2e-3)) < 1e-15)
+True
+>>> sorted(exact_adjoint_gradient(d_net, d_trace, np.ones(1), "exp"))
+['hidden.0.d_ff', 'hidden.0.w_ff', 'out_bias', 'out_w']
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,7 +142,7 @@ IntegralWeight = Literal["avg", "exp", "linear", "sigmoid"]
 ReadoutKind = Literal["avg", "exp", "linear", "sigmoid", "max", "first_spike"]
 _INTEGRAL_KINDS = ("avg", "exp", "linear", "sigmoid")
 _READOUT_KINDS = (*_INTEGRAL_KINDS, "max", "first_spike")
-_VARIANTS = (None, "no_reset_term", "flip_recurrent", "no_feedforward_term")
+_VARIANTS = (None, "no_reset_term", "flip_recurrent", "no_feedforward_term", "read_at_emission")
 
 _ROOT_XTOL = 1e-18
 _ROOT_RTOL = 4.0 * float(np.finfo(np.float64).eps)
@@ -127,6 +158,16 @@ def _as_f64(x: npt.ArrayLike, name: str, ndim: int) -> F64:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains non-finite values")
+    return arr
+
+
+def _as_delay(x: npt.ArrayLike, name: str, shape: tuple[int, ...]) -> F64:
+    """Validated copy of a delay matrix (seconds): ``shape``, finite, ``>= 0``."""
+    arr = _as_f64(x, name, len(shape))
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (like its weights), got {arr.shape}")
+    if arr.size and float(arr.min()) < 0.0:
+        raise ValueError(f"{name} must be >= 0 s (delays in seconds), got min {arr.min()}")
     return arr
 
 
@@ -150,6 +191,15 @@ class ExactLayer:
         tau_mem_s, tau_syn_s: membrane and synaptic time constants (s); equal values allowed.
         threshold: firing threshold ``theta``.
         v_reset: absolute reset value (must be below ``threshold``).
+        d_ff: feed-forward synaptic delays (s) ``[n_pre, n_post]`` like ``w_ff``, ``>= 0``, or
+            ``None`` (no delay): a spike of presynaptic ``i`` at ``t_k`` adds ``w_ff[i, j]`` to
+            ``I_j`` at ``t_k + d_ff[i, j]``.
+        d_rec: recurrent synaptic delays (s) ``[n_post, n_post]`` like ``w_rec``, ``>= 0``, or
+            ``None`` (no delay; needs ``w_rec``).
+
+    A layer with ``d_ff`` or ``d_rec`` is *delayed* (:attr:`delayed`); a missing one of the two
+    then counts as zero delays (but is not a parameter). ``d_ff = d_rec = None`` is exactly the
+    undelayed layer.
     """
 
     w_ff: F64
@@ -158,6 +208,8 @@ class ExactLayer:
     tau_syn_s: float = 5e-3
     threshold: float = 1.0
     v_reset: float = 0.0
+    d_ff: F64 | None = None
+    d_rec: F64 | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "w_ff", _as_f64(self.w_ff, "w_ff", 2))
@@ -167,6 +219,12 @@ class ExactLayer:
             if w_rec.shape != (n, n):
                 raise ValueError(f"w_rec must have shape {(n, n)}, got {w_rec.shape}")
             object.__setattr__(self, "w_rec", w_rec)
+        if self.d_ff is not None:
+            object.__setattr__(self, "d_ff", _as_delay(self.d_ff, "d_ff", self.w_ff.shape))
+        if self.d_rec is not None:
+            if self.w_rec is None:
+                raise ValueError("d_rec (recurrent delays) given but w_rec is None")
+            object.__setattr__(self, "d_rec", _as_delay(self.d_rec, "d_rec", (n, n)))
         _check_lif_params(
             "ExactLayer", self.tau_mem_s, self.tau_syn_s, self.threshold, self.v_reset
         )
@@ -175,6 +233,11 @@ class ExactLayer:
     def n(self) -> int:
         """Number of neurons of the layer."""
         return int(self.w_ff.shape[1])
+
+    @property
+    def delayed(self) -> bool:
+        """Whether the layer has synaptic delays (``d_ff`` or ``d_rec`` is not ``None``)."""
+        return self.d_ff is not None or self.d_rec is not None
 
 
 @dataclass(frozen=True, eq=False)
@@ -389,6 +452,10 @@ class LayerTrace:
         threshold, v_reset: ``nan`` for a leaky-integrator output.
         in_t, in_src: deliveries into the layer, ``[Q]`` time-sorted times (s) and presynaptic
             ids (input channels, or neurons of the layer below, in that layer's spike order).
+            Undelayed layer: one delivery per presynaptic spike, adding the whole weight row
+            (recurrent rows are added at the spike times and are not listed). Delayed layer:
+            one *arrival* per (presynaptic spike, target neuron) at ``t_k + d``, feed-forward
+            and recurrent ones (then ``in_src`` is a neuron of this layer), see ``in_post``.
         spike_t, spike_neuron: own spikes ``[S]`` (time-sorted).
         spike_i: ``I`` of the spiking neuron just before the spike (so
             ``tau_m dV/dt^- = spike_i - theta``).
@@ -397,6 +464,14 @@ class LayerTrace:
         seg_delivery: ``[K]`` index into ``in_t`` of the first delivery that opened the segment,
             ``-1`` for the start and for own-spike events.
         duration_s: ``T``.
+        in_post: delayed layers only (else ``None``): ``[Q]`` target neuron of each arrival.
+        in_rec: delayed layers only: ``[Q]`` whether the arrival is recurrent.
+        in_spike: delayed layers only: ``[Q]`` index of the spike that caused the arrival, into
+            the layer's presynaptic event list for feed-forward arrivals (the time-sorted
+            input events kept by :func:`simulate`, or the ``spike_t`` list of the layer below)
+            and into this layer's ``spike_t`` for recurrent ones.
+        in_rank: delayed layers only: ``[Q]`` number of spikes the target had emitted when the
+            arrival was delivered (its place among the target's own spikes).
     """
 
     n: int
@@ -415,6 +490,15 @@ class LayerTrace:
     seg_i: F64
     seg_delivery: I64
     duration_s: float
+    in_post: I64 | None = None
+    in_rec: npt.NDArray[np.bool_] | None = None
+    in_spike: I64 | None = None
+    in_rank: I64 | None = None
+
+    @property
+    def delayed(self) -> bool:
+        """Whether the layer was simulated with synaptic delays (per-target arrivals)."""
+        return self.in_post is not None
 
     def spike_times(self) -> list[F64]:
         """Sorted spike times (s) per neuron: a list of ``n`` arrays."""
@@ -611,6 +695,176 @@ def _simulate_layer(
     )
 
 
+def _simulate_layer_delayed(
+    *,
+    name: str,
+    pre_t: F64,
+    pre_src: I64,
+    w_ff: F64,
+    d_ff: F64,
+    w_rec: F64 | None,
+    d_rec: F64 | None,
+    tm: float,
+    ts: float,
+    theta: float,
+    v_reset: float,
+    duration_s: float,
+    max_spikes: int,
+) -> LayerTrace:
+    r"""Exact event loop of a hidden LIF layer with synaptic delays.
+
+    ``pre_t, pre_src`` ``[P]``: the time-sorted presynaptic events (input spikes or the spikes
+    of the layer below). Presynaptic event ``p`` reaches neuron ``j`` at
+    ``pre_t[p] + d_ff[pre_src[p], j]``; a spike of neuron ``n`` of this layer at ``t_p`` reaches
+    ``m`` at ``t_p + d_rec[n, m]``. Arrivals later than ``T`` are dropped. The feed-forward
+    arrivals are known in advance (one stable sort); the recurrent ones are pushed on a heap as
+    the spikes occur. The loop: deliver every arrival due at the current time ``t`` (recurrent
+    before feed-forward at equal times; ``I_j += w``), then advance all neurons in closed form to
+    the earlier of the next arrival (or ``T``) and the first threshold crossing (found exactly
+    as in the undelayed loop). A spike records ``I^-``, resets ``V`` and pushes its recurrent
+    arrivals; those with zero delay are delivered at the spike time, right after it.
+    """
+    n = int(w_ff.shape[1])
+    # feed-forward arrivals, one per (presynaptic event, target), in exact time order
+    arr = pre_t[:, None] + d_ff[pre_src]  # [P, n]
+    p_idx, j_idx = np.nonzero(arr <= duration_s)  # event-major, then target
+    ff_time = arr[p_idx, j_idx]
+    order = np.argsort(ff_time, kind="stable")
+    p_idx, j_idx = p_idx[order], j_idx[order]
+    ff_t: list[float] = ff_time[order].tolist()
+    ff_post: list[int] = j_idx.tolist()
+    ff_spk: list[int] = p_idx.tolist()
+    ff_src: list[int] = pre_src[p_idx].tolist()
+    ff_w: list[float] = w_ff[pre_src[p_idx], j_idx].tolist()
+    n_ff = len(ff_t)
+    rec_w = w_rec.tolist() if w_rec is not None else None
+    rec_d = (d_rec if d_rec is not None else np.zeros((n, n))).tolist()
+    # recurrent arrivals: (time, push order, source neuron, target, spike index, weight)
+    heap: list[tuple[float, int, int, int, int, float]] = []
+    n_pushed = 0
+
+    v = [0.0] * n
+    cur = [0.0] * n
+    seg_t: list[float] = [0.0]
+    seg_v: list[list[float]] = [list(v)]
+    seg_i: list[list[float]] = [list(cur)]
+    seg_del: list[int] = [-1]
+    sp_t: list[float] = []
+    sp_n: list[int] = []
+    sp_i: list[float] = []
+    counts = [0] * n
+    a_t: list[float] = []
+    a_src: list[int] = []
+    a_post: list[int] = []
+    a_rec: list[bool] = []
+    a_spk: list[int] = []
+    a_rank: list[int] = []
+    t = 0.0
+    k = 0
+    after_spike = False
+
+    def advance(s: float) -> None:
+        em = math.exp(-s / tm)
+        es = math.exp(-s / ts)
+        kk = _kick(s, tm, ts)
+        for j in range(n):
+            v[j] = v[j] * em + cur[j] * kk
+            cur[j] = cur[j] * es
+
+    while True:
+        first = -1
+        while True:  # deliver every arrival due at t
+            t_ff = ff_t[k] if k < n_ff else math.inf
+            t_rc = heap[0][0] if heap else math.inf
+            if t_rc <= t and t_rc <= t_ff:
+                t_a, _, src, post, spk, w = heapq.heappop(heap)
+                rec = True
+            elif t_ff <= t:
+                t_a, src, post, spk, w = t_ff, ff_src[k], ff_post[k], ff_spk[k], ff_w[k]
+                rec = False
+                k += 1
+            else:
+                break
+            if first < 0:
+                first = len(a_t)
+            cur[post] += w
+            a_t.append(t_a)
+            a_src.append(src)
+            a_post.append(post)
+            a_rec.append(rec)
+            a_spk.append(spk)
+            a_rank.append(counts[post])
+        if first >= 0 or after_spike:
+            seg_t.append(t)
+            seg_v.append(list(v))
+            seg_i.append(list(cur))
+            seg_del.append(-1 if after_spike else first)
+            after_spike = False
+        t_next = min(
+            ff_t[k] if k < n_ff else math.inf, heap[0][0] if heap else math.inf, duration_s
+        )
+        h = max(t_next - t, 0.0)
+        best_s = math.inf
+        best_j = -1
+        em = math.exp(-h / tm)
+        kk = _kick(h, tm, ts)
+        for j in range(n):
+            s = _first_crossing(v[j], cur[j], h, tm, ts, theta, v[j] * em + cur[j] * kk)
+            if s is not None and s < best_s:
+                best_s, best_j = s, j
+        if best_j >= 0:
+            advance(best_s)
+            t = min(t + best_s, t_next)
+            sp_t.append(t)
+            sp_n.append(best_j)
+            sp_i.append(cur[best_j])
+            counts[best_j] += 1
+            if counts[best_j] > max_spikes:
+                raise RuntimeError(
+                    f"exact simulator: neuron {best_j} of {name} fired more than {max_spikes} "
+                    f"spikes by t = {t:.9g} s (runaway dynamics?); raise max_spikes_per_neuron "
+                    "if this is intended"
+                )
+            v[best_j] = v_reset
+            if rec_w is not None:
+                row_w, row_d = rec_w[best_j], rec_d[best_j]
+                p = len(sp_t) - 1
+                for m in range(n):
+                    t_a = t + row_d[m]
+                    if t_a <= duration_s:
+                        heapq.heappush(heap, (t_a, n_pushed, best_j, m, p, row_w[m]))
+                        n_pushed += 1
+            after_spike = True
+            continue
+        advance(h)
+        t = t_next
+        if k >= n_ff and not heap:
+            break
+
+    return LayerTrace(
+        n=n,
+        tau_mem_s=tm,
+        tau_syn_s=ts,
+        bias=np.zeros(n),
+        threshold=theta,
+        v_reset=v_reset,
+        in_t=np.asarray(a_t, dtype=np.float64),
+        in_src=np.asarray(a_src, dtype=np.int64),
+        spike_t=np.asarray(sp_t, dtype=np.float64),
+        spike_neuron=np.asarray(sp_n, dtype=np.int64),
+        spike_i=np.asarray(sp_i, dtype=np.float64),
+        seg_t=np.asarray(seg_t, dtype=np.float64),
+        seg_v=np.asarray(seg_v, dtype=np.float64).reshape(-1, n),
+        seg_i=np.asarray(seg_i, dtype=np.float64).reshape(-1, n),
+        seg_delivery=np.asarray(seg_del, dtype=np.int64),
+        duration_s=duration_s,
+        in_post=np.asarray(a_post, dtype=np.int64),
+        in_rec=np.asarray(a_rec, dtype=np.bool_),
+        in_spike=np.asarray(a_spk, dtype=np.int64),
+        in_rank=np.asarray(a_rank, dtype=np.int64),
+    )
+
+
 def events_from_binned(x: npt.ArrayLike, dt_s: float) -> tuple[F64, I64]:
     """Input events of a binned input ``x [n_steps, n_inputs]`` (spike counts per bin): bin
     ``n`` becomes ``x[n, c]`` spikes of channel ``c`` at time ``n * dt_s`` (the grid convention
@@ -648,7 +902,10 @@ def simulate(
 
     Returns:
         :class:`ExactTrace` with exact spike times per layer and the closed-form output
-        trajectory (``trace.output_voltage(t)``, ``trace.output_current(t)``).
+        trajectory (``trace.output_voltage(t)``, ``trace.output_current(t)``). Hidden layers with
+        delays (``ExactLayer.delayed``) are simulated by :func:`_simulate_layer_delayed`
+        (per-target arrivals at ``t_k + d``, arrivals after ``T`` dropped), the others by the
+        undelayed loop, unchanged.
     """
     if not duration_s > 0.0:
         raise ValueError(f"duration_s must be > 0, got {duration_s}")
@@ -672,6 +929,25 @@ def simulate(
     hidden: list[LayerTrace] = []
     cur_t, cur_src = t_in, ch
     for l_idx, layer in enumerate(net.hidden):
+        if layer.delayed:
+            lt = _simulate_layer_delayed(
+                name=f"hidden layer {l_idx}",
+                pre_t=cur_t,
+                pre_src=cur_src,
+                w_ff=layer.w_ff,
+                d_ff=layer.d_ff if layer.d_ff is not None else np.zeros_like(layer.w_ff),
+                w_rec=layer.w_rec,
+                d_rec=layer.d_rec,
+                tm=float(layer.tau_mem_s),
+                ts=float(layer.tau_syn_s),
+                theta=float(layer.threshold),
+                v_reset=float(layer.v_reset),
+                duration_s=float(duration_s),
+                max_spikes=max_spikes_per_neuron,
+            )
+            hidden.append(lt)
+            cur_t, cur_src = lt.spike_t, lt.spike_neuron
+            continue
         lt = _simulate_layer(
             name=f"hidden layer {l_idx}",
             in_t=cur_t,
@@ -896,6 +1172,16 @@ def readout(trace: ExactTrace, kind: ReadoutKind) -> F64:
     raise ValueError(f"unknown readout {kind!r}; expected one of {_READOUT_KINDS}")
 
 
+def _occurrence_rank(ids: I64) -> I64:
+    """``rank[e]`` = number of earlier entries equal to ``ids[e]`` (k-th spike of a neuron)."""
+    seen: dict[int, int] = {}
+    rank = np.empty(ids.size, dtype=np.int64)
+    for e, i in enumerate(ids.tolist()):
+        rank[e] = seen.get(i, 0)
+        seen[i] = rank[e] + 1
+    return rank
+
+
 def readout_signature(trace: ExactTrace, kind: ReadoutKind) -> Hashable:
     """Hashable summary of the discrete structure of a simulation.
 
@@ -905,15 +1191,44 @@ def readout_signature(trace: ExactTrace, kind: ReadoutKind) -> Hashable:
     changes ``dV/dt`` at that crossing: a kink of the spike time, e.g. at the ties of identical
     neurons); for ``"max"`` also the arg-max segment and position of each output. Within one
     signature the loss is a smooth function of the weights.
+
+    Delayed layers: an arrival at neuron ``j`` only interacts with the spikes of ``j`` (a kink
+    when it moves across one of them), so the interleaving is recorded per arrival, as the
+    sorted set of ``(recurrent, presynaptic id, rank of the presynaptic spike among that id's
+    spikes, target, in_rank)``; an arrival that leaves ``[0, T]`` (dropped) changes the set too.
+    This identifies arrivals independently of their order among themselves (which does not
+    matter: arrivals commute). A zero delay is the edge of the parameter domain: its arrival
+    is delivered after the spike that caused it, the same place as for a small positive delay,
+    so a one-sided finite difference from ``d = 0`` keeps the signature.
     """
     parts: list[tuple[int, ...]] = []
     recurrent = [layer.w_rec is not None for layer in trace.net.hidden] + [False]
+    emit_ids = trace.input_channels
     for lt, rec in zip((*trace.hidden, trace.output), recurrent, strict=True):
+        below_ids, emit_ids = emit_ids, lt.spike_neuron
         if np.isnan(lt.threshold):  # leaky-integrator output: no spikes
             continue
         parts.append(tuple(int(x) for x in lt.spike_counts()))
         if rec:
             parts.append(tuple(int(x) for x in lt.spike_neuron))
+        if lt.in_post is not None and lt.in_rec is not None and lt.in_spike is not None:
+            assert lt.in_rank is not None
+            rec_a = lt.in_rec
+            pre_rank = np.zeros(lt.in_t.size, dtype=np.int64)
+            pre_rank[rec_a] = _occurrence_rank(lt.spike_neuron)[lt.in_spike[rec_a]]
+            pre_rank[~rec_a] = _occurrence_rank(below_ids)[lt.in_spike[~rec_a]]
+            keys = sorted(
+                zip(
+                    rec_a.astype(np.int64).tolist(),
+                    lt.in_src.tolist(),
+                    pre_rank.tolist(),
+                    lt.in_post.tolist(),
+                    lt.in_rank.tolist(),
+                    strict=True,
+                )
+            )
+            parts.append(tuple(int(x) for key in keys for x in key))
+            continue
         parts.append(tuple(int(x) for x in np.searchsorted(lt.spike_t, lt.in_t, side="left")))
     if kind == "max":
         mv = max_voltage(trace)
@@ -927,13 +1242,18 @@ def readout_signature(trace: ExactTrace, kind: ReadoutKind) -> Hashable:
 # --------------------------------------------------------------------------------------------
 def network_parameters(net: ExactNetwork) -> dict[str, F64]:
     """Trainable parameters by name (copies): ``hidden.{l}.w_ff``, ``hidden.{l}.w_rec`` (if
-    recurrent), ``out_w``, and ``out_bias`` for an LI output (zeros when ``net.out_bias`` is
-    ``None``)."""
+    recurrent), the delays ``hidden.{l}.d_ff`` and ``hidden.{l}.d_rec`` (s; only where the layer
+    has them, i.e. not ``None``), ``out_w``, and ``out_bias`` for an LI output (zeros when
+    ``net.out_bias`` is ``None``)."""
     params: dict[str, F64] = {}
     for l_idx, layer in enumerate(net.hidden):
         params[f"hidden.{l_idx}.w_ff"] = layer.w_ff.copy()
         if layer.w_rec is not None:
             params[f"hidden.{l_idx}.w_rec"] = layer.w_rec.copy()
+        if layer.d_ff is not None:
+            params[f"hidden.{l_idx}.d_ff"] = layer.d_ff.copy()
+        if layer.d_rec is not None:
+            params[f"hidden.{l_idx}.d_rec"] = layer.d_rec.copy()
     params["out_w"] = net.out_w.copy()
     if net.out_kind == "li":
         params["out_bias"] = (
@@ -952,6 +1272,8 @@ def replace_parameters(net: ExactNetwork, params: Mapping[str, npt.ArrayLike]) -
     for l_idx, layer in enumerate(net.hidden):
         w_ff = params.get(f"hidden.{l_idx}.w_ff", layer.w_ff)
         w_rec = params.get(f"hidden.{l_idx}.w_rec", layer.w_rec)
+        d_ff = params.get(f"hidden.{l_idx}.d_ff", layer.d_ff)
+        d_rec = params.get(f"hidden.{l_idx}.d_rec", layer.d_rec)
         hidden.append(
             ExactLayer(
                 w_ff=np.asarray(w_ff, dtype=np.float64),
@@ -960,6 +1282,8 @@ def replace_parameters(net: ExactNetwork, params: Mapping[str, npt.ArrayLike]) -
                 tau_syn_s=layer.tau_syn_s,
                 threshold=layer.threshold,
                 v_reset=layer.v_reset,
+                d_ff=None if d_ff is None else np.asarray(d_ff, dtype=np.float64),
+                d_rec=None if d_rec is None else np.asarray(d_rec, dtype=np.float64),
             )
         )
     bias = params.get("out_bias", net.out_bias)
@@ -999,16 +1323,24 @@ def finite_difference_gradient(
     n_retries: int = 2,
     shrink: float = 10.0,
     names: Sequence[str] | None = None,
+    lower_bounds: Mapping[str, float] | None = None,
+    scales: Mapping[str, float] | None = None,
 ) -> FDResult:
     r"""Central differences ``(f(p + eps e_i) - f(p - eps e_i)) / (2 eps)`` per scalar entry.
 
     ``f(params) -> (loss, signature)``; ``signature`` is a hashable summary of the discrete
     structure (spike counts, arg-max indices, ...). The step is
     ``eps = rel_step * max|p|`` over the entry's array (``rel_step`` if that array is all
-    zero). If the signature at ``+eps`` or ``-eps`` differs from the unperturbed one (a spike
-    appeared or disappeared, an arg-max switched) the step is divided by ``shrink`` and retried
-    (``n_retries`` times); if it still differs the entry is set to ``nan`` and counted in
-    ``n_unresolved`` -- never silently.
+    zero; ``rel_step * scales[name]`` where given). If the signature at ``+eps`` or ``-eps``
+    differs from the unperturbed one (a spike appeared or disappeared, an arg-max switched) the
+    step is divided by ``shrink`` and retried (``n_retries`` times); if it still differs the
+    entry is set to ``nan`` and counted in ``n_unresolved`` -- never silently.
+
+    Bounded parameters (``lower_bounds``, e.g. delays ``>= 0``): an entry with
+    ``p - eps < lower_bounds[name]`` is never evaluated below the bound; it gets the one-sided
+    second-order difference ``(-3 f(p) + 4 f(p + eps) - f(p + 2 eps)) / (2 eps)`` (error
+    ``O(eps^2)`` like the central one), i.e. the right derivative, with the signature checked at
+    ``p + eps`` and ``p + 2 eps``.
 
     Args:
         f: the function to differentiate.
@@ -1017,9 +1349,11 @@ def finite_difference_gradient(
         n_retries: retries with a smaller step after a signature change.
         shrink: step reduction factor per retry.
         names: subset of parameter names to differentiate (default: all).
+        lower_bounds: per name, the lower end of the parameter's domain.
+        scales: per name, the magnitude that sets the step (instead of ``max|p|``).
     """
     base = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
-    _, sig0 = f({k: v.copy() for k, v in base.items()})
+    l0, sig0 = f({k: v.copy() for k, v in base.items()})
     n_eval = 1
     grad: dict[str, F64] = {}
     bad: list[tuple[str, tuple[int, ...]]] = []
@@ -1027,22 +1361,29 @@ def finite_difference_gradient(
         arr = base[name]
         g = np.zeros_like(arr)
         scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+        if scales is not None and name in scales:
+            scale = float(scales[name])
         eps0 = rel_step * (scale if scale > 0.0 else 1.0)
+        lo = lower_bounds.get(name) if lower_bounds is not None else None
         for idx in np.ndindex(arr.shape):
             eps = eps0
             value = math.nan
             for _ in range(n_retries + 1):
+                one_sided = lo is not None and float(arr[idx]) - eps < lo
                 results = []
-                for sign in (1.0, -1.0):
+                for step in (1.0, 2.0) if one_sided else (1.0, -1.0):
                     trial = dict(base)
                     pert = arr.copy()
-                    pert[idx] += sign * eps
+                    pert[idx] += step * eps
                     trial[name] = pert
                     results.append(f(trial))
                     n_eval += 1
                 (lp, sp), (lm, sm) = results
                 if sp == sig0 and sm == sig0:
-                    value = (lp - lm) / (2.0 * eps)
+                    if one_sided:  # lm = f(p + 2 eps)
+                        value = (-3.0 * l0 + 4.0 * lp - lm) / (2.0 * eps)
+                    else:
+                        value = (lp - lm) / (2.0 * eps)
                     break
                 eps /= shrink
             if math.isnan(value):
@@ -1062,9 +1403,20 @@ def gradients_by_fd(
     *,
     rel_step: float = 1e-6,
     n_retries: int = 2,
+    delay_rel_step: float = 1e-5,
 ) -> FDResult:
     """Finite-difference gradient of ``loss_of_readout(readout(simulate(net, ...), kind))``
     w.r.t. all parameters of :func:`network_parameters` (signature: :func:`readout_signature`).
+
+    Delays (``hidden.{l}.d_ff``, ``hidden.{l}.d_rec``, seconds) are differentiated like the
+    weights, with the step ``delay_rel_step * max(max|d|, min(tau_m, tau_s))`` (the layer's
+    time constants set the scale on which the loss varies with a delay, so tiny or all-zero
+    delays still get a step well above rounding; on the tiny random networks of the tests the
+    error of the delay derivatives is ~1e-8 relative at ``delay_rel_step = 1e-5``, where it is
+    dominated by truncation, and up to ~2e-7 at ``1e-6``, dominated by the rounding of spike
+    times) and the lower bound 0: a delay closer to 0 than the step
+    (in particular ``d = 0``) gets the one-sided second-order difference, i.e. the derivative
+    from the right, ``d -> 0+`` (see :func:`finite_difference_gradient`).
     """
     t_in = np.asarray(input_times_s, dtype=np.float64)
     ch = np.asarray(input_channels)
@@ -1074,8 +1426,22 @@ def gradients_by_fd(
         z = readout(tr, readout_kind)
         return float(loss_of_readout(z)), readout_signature(tr, readout_kind)
 
+    lower: dict[str, float] = {}
+    scales: dict[str, float] = {}
+    for l_idx, layer in enumerate(net.hidden):
+        for key, d in (("d_ff", layer.d_ff), ("d_rec", layer.d_rec)):
+            if d is not None:
+                lower[f"hidden.{l_idx}.{key}"] = 0.0
+                scales[f"hidden.{l_idx}.{key}"] = (delay_rel_step / rel_step) * max(
+                    float(np.max(d, initial=0.0)), min(layer.tau_mem_s, layer.tau_syn_s)
+                )
     return finite_difference_gradient(
-        f, network_parameters(net), rel_step=rel_step, n_retries=n_retries
+        f,
+        network_parameters(net),
+        rel_step=rel_step,
+        n_retries=n_retries,
+        lower_bounds=lower,
+        scales=scales,
     )
 
 
@@ -1249,6 +1615,113 @@ def _reverse_sweep(
     return _SweepResult(lam_v_q, lam_i_q, grad_rec, lam_v, jump_sum)
 
 
+class _DelayedSweepResult(NamedTuple):
+    g_w_ff: F64  # [n_pre, n]
+    g_d_ff: F64  # [n_pre, n]
+    g_w_rec: F64 | None  # [n, n]
+    g_d_rec: F64 | None  # [n, n]
+    fb_below: F64  # [P] sum_j w (lambda_v,j - lambda_i,j)(arrival) per presynaptic event
+
+
+def _reverse_sweep_delayed(
+    *,
+    lt: LayerTrace,
+    w_ff: F64,
+    w_rec: F64 | None,
+    spike_extra: F64,
+    n_pre_events: int,
+    read_t: F64,
+    variant: str | None,
+) -> _DelayedSweepResult:
+    r"""Adjoint sweep of a delayed hidden layer (zero terminal values at ``T``, no drive).
+
+    Events in reverse time: the arrivals ``a`` (read ``lambda_v, lambda_i`` of the target
+    ``j = in_post[a]`` there, values after the time, "+"; ``read_t`` = ``lt.in_t`` except for
+    the ``"read_at_emission"`` negative control) and the own spikes (jump of ``lambda_v``).
+    At equal times all reads come before the jumps, so a zero-delay recurrent arrival is read
+    before the jump of the spike that caused it. Per arrival of weight ``w`` from ``i`` to
+    ``j``:
+
+    .. math::
+
+        \frac{dL}{dw_{ji}} \mathrel{+}= -\tau_s \lambda_{I,j}(t_a), \qquad
+        \frac{dL}{dd_{ji}} \mathrel{+}= w_{ji}\,(\lambda_{V,j} - \lambda_{I,j})(t_a),
+
+    and the same ``w (lambda_v - lambda_i)(t_a) = dL/dt_a`` is the feedback to the spike that
+    caused the arrival: accumulated (reverse time reaches ``t_a >= t_p`` first) into the jump
+    numerator of an own spike ``p`` of neuron ``n`` (recurrent), or returned per presynaptic
+    event (``fb_below``, feed-forward). Jump at spike ``p``:
+    ``lambda_v,n^- = lambda_v,n^+ + [(theta - v_r) lambda_v,n^+ + sum_{a from p} w_a
+    (lambda_v - lambda_i)(t_a) + spike_extra[p]] / (I^- - theta)``.
+    """
+    assert lt.in_post is not None and lt.in_rec is not None and lt.in_spike is not None
+    n = lt.n
+    tm, ts = lt.tau_mem_s, lt.tau_syn_s
+    theta, v_r = lt.threshold, lt.v_reset
+    post, src, rec, spk = lt.in_post, lt.in_src, lt.in_rec, lt.in_spike
+    ff = ~rec
+    n_a = lt.in_t.size
+    n_s = lt.spike_t.size
+    w_a = np.zeros(n_a)
+    w_a[ff] = w_ff[src[ff], post[ff]]
+    if w_rec is not None:
+        w_a[rec] = w_rec[src[rec], post[rec]]
+    times = np.concatenate([read_t, lt.spike_t])
+    kinds = np.concatenate([np.zeros(n_a, np.int64), np.ones(n_s, np.int64)])
+    idxs = np.concatenate([np.arange(n_a), np.arange(n_s)]).astype(np.int64)
+    order = np.lexsort((kinds, -times))
+    lam_v = np.zeros(n)
+    lam_i = np.zeros(n)
+    lv_a = np.zeros(n_a)
+    li_a = np.zeros(n_a)
+    own_fb = np.zeros(n_s)
+    rec_sign = -1.0 if variant == "flip_recurrent" else 1.0
+    post_l, rec_l, spk_l, w_l = post.tolist(), rec.tolist(), spk.tolist(), w_a.tolist()
+    t_cur = lt.duration_s
+    pos = 0
+    n_ev = order.size
+    while pos < n_ev:
+        t_e = float(times[order[pos]])
+        end = pos
+        while end < n_ev and times[order[end]] == t_e:
+            end += 1
+        lam_v, lam_i = _propagate_adjoint(lam_v, lam_i, t_cur, t_e, tm, ts, None)
+        t_cur = min(t_cur, t_e)
+        pending: list[tuple[int, float]] = []
+        for e in order[pos:end]:
+            i = int(idxs[e])
+            if kinds[e] == 0:
+                m = post_l[i]
+                lv, li = float(lam_v[m]), float(lam_i[m])
+                lv_a[i] = lv
+                li_a[i] = li
+                if rec_l[i]:
+                    own_fb[spk_l[i]] += rec_sign * w_l[i] * (lv - li)
+            else:
+                j = int(lt.spike_neuron[i])
+                numer = float(spike_extra[i]) + float(own_fb[i])
+                if variant != "no_reset_term":
+                    numer += (theta - v_r) * float(lam_v[j])
+                pending.append((j, numer / (float(lt.spike_i[i]) - theta)))
+        for j, dl in pending:
+            lam_v[j] += dl
+        pos = end
+    fb_a = w_a * (lv_a - li_a)
+    g_w_ff = np.zeros_like(w_ff)
+    g_d_ff = np.zeros_like(w_ff)
+    np.add.at(g_w_ff, (src[ff], post[ff]), -ts * li_a[ff])
+    np.add.at(g_d_ff, (src[ff], post[ff]), fb_a[ff])
+    g_w_rec: F64 | None = None
+    g_d_rec: F64 | None = None
+    if w_rec is not None:
+        g_w_rec = np.zeros_like(w_rec)
+        g_d_rec = np.zeros_like(w_rec)
+        np.add.at(g_w_rec, (src[rec], post[rec]), -ts * li_a[rec])
+        np.add.at(g_d_rec, (src[rec], post[rec]), fb_a[rec])
+    fb_below = np.bincount(spk[ff], weights=fb_a[ff], minlength=n_pre_events).astype(np.float64)
+    return _DelayedSweepResult(g_w_ff, g_d_ff, g_w_rec, g_d_rec, fb_below)
+
+
 def exact_adjoint_gradient(
     net: ExactNetwork,
     trace: ExactTrace,
@@ -1285,6 +1758,21 @@ def exact_adjoint_gradient(
     ``= tau_m lambda_v,k(0) - tau_m J_k + int_0^T dl_V/dV_k dt`` (``J_k``: sum of the readout
     jumps), exact.
 
+    Delays (Meszaros, Knight & Nowotny 2025): for a delayed layer everything that concerns a
+    connection is read at the arrival time ``t_k + d_ji`` instead of ``t_k``:
+
+    .. math::
+
+        \frac{dL}{dw_{ji}} = -\tau_s \sum_k \lambda_{I,j}(t_k + d_{ji}), \qquad
+        \frac{dL}{dd_{ji}} = \sum_k w_{ji}\,(\lambda_{V,j} - \lambda_{I,j})(t_k + d_{ji}),
+
+    and the feedback term of the jump at spike ``k`` of ``i`` becomes
+    ``sum_j w_ji (lambda_v,j - lambda_i,j)(t_k + d_ji)`` (``dL/dt_k`` through its arrivals:
+    delaying one arrival of ``w`` at ``j`` by ``delta`` changes ``I_j`` by ``w delta/tau_s`` and
+    ``V_j`` by ``-w delta/tau_m`` after it). At ``d = 0`` the "+" values give the right
+    derivative (what :func:`gradients_by_fd` measures there). See
+    :func:`_reverse_sweep_delayed`.
+
     Args:
         net: the network that produced ``trace``.
         trace: :func:`simulate` output.
@@ -1292,7 +1780,9 @@ def exact_adjoint_gradient(
             ignored (no spike, no gradient).
         readout_kind: the readout ``z`` was computed with.
         _variant: private, for negative-control tests only: ``"no_reset_term"``,
-            ``"flip_recurrent"`` or ``"no_feedforward_term"`` (deliberately wrong).
+            ``"flip_recurrent"``, ``"no_feedforward_term"`` or ``"read_at_emission"`` (delayed
+            layers: adjoint read at the emission time ``t_k`` instead of the arrival
+            ``t_k + d``) (deliberately wrong).
 
     Returns:
         Gradients with the names of :func:`network_parameters`.
@@ -1359,6 +1849,38 @@ def exact_adjoint_gradient(
     for l_idx in range(len(net.hidden) - 1, -1, -1):
         layer = net.hidden[l_idx]
         lt = trace.hidden[l_idx]
+        if lt.delayed != layer.delayed:
+            raise ValueError(f"trace does not belong to net: hidden layer {l_idx} delays differ")
+        if layer.delayed:
+            below_t = trace.input_times_s if l_idx == 0 else trace.hidden[l_idx - 1].spike_t
+            read_t = lt.in_t
+            if _variant == "read_at_emission":  # negative control: lambda at t_k, not t_k + d
+                assert lt.in_rec is not None and lt.in_spike is not None
+                read_t = np.where(
+                    lt.in_rec,
+                    lt.spike_t[np.where(lt.in_rec, lt.in_spike, 0)] if lt.spike_t.size else 0.0,
+                    below_t[np.where(lt.in_rec, 0, lt.in_spike)] if below_t.size else 0.0,
+                )
+            dres = _reverse_sweep_delayed(
+                lt=lt,
+                w_ff=layer.w_ff,
+                w_rec=layer.w_rec,
+                spike_extra=extra,
+                n_pre_events=below_t.size,
+                read_t=read_t,
+                variant=_variant,
+            )
+            grads[f"hidden.{l_idx}.w_ff"] = dres.g_w_ff
+            if layer.d_ff is not None:
+                grads[f"hidden.{l_idx}.d_ff"] = dres.g_d_ff
+            if dres.g_w_rec is not None:
+                grads[f"hidden.{l_idx}.w_rec"] = dres.g_w_rec
+            if layer.d_rec is not None and dres.g_d_rec is not None:
+                grads[f"hidden.{l_idx}.d_rec"] = dres.g_d_rec
+            extra = dres.fb_below
+            if _variant == "no_feedforward_term":
+                extra = np.zeros_like(extra)
+            continue
         res = _reverse_sweep(
             lt=lt, w_rec=layer.w_rec, spike_extra=extra, fixed_jumps=(), src=None, variant=_variant
         )

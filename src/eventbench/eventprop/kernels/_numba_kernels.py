@@ -128,8 +128,11 @@ def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
 def _schedule(ring: Arr, rbase: int, rr: int, nl: int, n: int, xv: Any, row: Arr, drow: Arr) -> None:
     """Delayed delivery of one event of weight ``xv`` at step ``n``: ``ring[(n + D_m) % R, m]
     += xv w_m`` for every target ``m`` (the torch path's ``_deliver_delayed``)."""
+    n_mod = n % rr
     for m in range(nl):
-        slot = (n + drow[m]) % rr
+        slot = n_mod + drow[m]  # < 2 R: one conditional subtraction instead of a modulo
+        if slot >= rr:
+            slot -= rr
         ring[rbase + slot * nl + m] += xv * row[m]
 
 
@@ -140,10 +143,14 @@ def _delayed_diff_dot(
     """``sum_m w_m (lambda_V - lambda_I)_m(t_{s + D_m})`` over arrivals before ``T`` (the
     feedback of a spike stamped ``s`` through delayed synapses)."""
     f = zero
+    s_mod = s % rr
     for m in range(nl):
-        a = s + drow[m]
-        if a < t_steps:
-            k = rbase + (a % rr) * nl + m
+        d = drow[m]
+        if s + d < t_steps:
+            slot = s_mod + d
+            if slot >= rr:
+                slot -= rr
+            k = rbase + slot * nl + m
             f += w[m] * (lvr[k] - lir[k])
     return f
 
@@ -155,10 +162,14 @@ def _delayed_grads(
 ) -> None:
     """One event delivered at ``n`` through delayed synapses: ``grow_m += x lambda_I(t_a)`` and
     ``gdrow_m += x w_m (lambda_V - lambda_I)(t_a)`` at the arrivals ``a = n + D_m < T``."""
+    n_mod = n % rr
     for m in range(nl):
-        a = n + drow[m]
-        if a < t_steps:
-            k = rbase + (a % rr) * nl + m
+        d = drow[m]
+        if n + d < t_steps:
+            slot = n_mod + d
+            if slot >= rr:
+                slot -= rr
+            k = rbase + slot * nl + m
             li_a = lir[k]
             grow[m] += xv * li_a
             gdrow[m] += xv * w[m] * (lvr[k] - li_a)
