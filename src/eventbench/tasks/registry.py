@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import difflib
 
-from eventbench.tasks import digits, mackey_glass, mnist, nhp_reaching, shd, ssc, yinyang
+from eventbench.tasks import (
+    digits,
+    mackey_glass,
+    mnist,
+    nhp_reaching,
+    shd,
+    spoken_digits,
+    ssc,
+    yinyang,
+)
 from eventbench.tasks.base import TaskSpec, UnknownTaskError
+from eventbench.tasks.delays import delay_tasks
 
 __all__ = ["TASKS", "get_task"]
 
@@ -17,8 +27,10 @@ TASKS: dict[str, TaskSpec] = {
         mnist.TASK,
         shd.TASK,
         ssc.TASK,
+        spoken_digits.TASK,
         mackey_glass.TASK,
         nhp_reaching.TASK,
+        *delay_tasks(),
     )
 }
 
