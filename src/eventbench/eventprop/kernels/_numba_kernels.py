@@ -125,54 +125,58 @@ def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
 
 
 @_jit_inline
-def _schedule(ring: Arr, rbase: int, rr: int, nl: int, n: int, xv: Any, row: Arr, drow: Arr) -> None:
+def _schedule(ring: Arr, rbase: int, rr: int, nl: int, n: int, xv: Any, row: Arr, orow: Arr) -> None:
     """Delayed delivery of one event of weight ``xv`` at step ``n``: ``ring[(n + D_m) % R, m]
-    += xv w_m`` for every target ``m`` (the torch path's ``_deliver_delayed``)."""
-    n_mod = n % rr
+    += xv w_m`` for every target ``m`` (the torch path's ``_deliver_delayed``). ``orow`` holds
+    the ring offsets ``D_m * nl + m`` of the targets (int32, see ``_pack``), so an index is one
+    addition and one conditional wrap, no modulo."""
+    base = rbase + (n % rr) * nl
+    span = rr * nl
+    end = rbase + span
     for m in range(nl):
-        slot = n_mod + drow[m]  # < 2 R: one conditional subtraction instead of a modulo
-        if slot >= rr:
-            slot -= rr
-        ring[rbase + slot * nl + m] += xv * row[m]
+        k = base + orow[m]
+        if k >= end:
+            k -= span
+        ring[k] += xv * row[m]
 
 
 @_jit_inline
 def _delayed_diff_dot(
-    w: Arr, drow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, s: int, t_steps: int, zero: Any
+    w: Arr, orow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, s: int, zero: Any
 ) -> Any:
-    """``sum_m w_m (lambda_V - lambda_I)_m(t_{s + D_m})`` over arrivals before ``T`` (the
-    feedback of a spike stamped ``s`` through delayed synapses)."""
+    """``sum_m w_m (lambda_V - lambda_I)_m(t_{s + D_m})`` (the feedback of a spike stamped ``s``
+    through delayed synapses). Arrivals at or after ``T`` read ring slots that the replay has
+    not written in this sample (still zero), so they add nothing without a test."""
     f = zero
-    s_mod = s % rr
+    base = rbase + (s % rr) * nl
+    span = rr * nl
+    end = rbase + span
     for m in range(nl):
-        d = drow[m]
-        if s + d < t_steps:
-            slot = s_mod + d
-            if slot >= rr:
-                slot -= rr
-            k = rbase + slot * nl + m
-            f += w[m] * (lvr[k] - lir[k])
+        k = base + orow[m]
+        if k >= end:
+            k -= span
+        f += w[m] * (lvr[k] - lir[k])
     return f
 
 
 @_jit_inline
 def _delayed_grads(
-    xv: Any, w: Arr, drow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, n: int,
-    t_steps: int, grow: Arr, gdrow: Arr,
+    xv: Any, w: Arr, orow: Arr, lvr: Arr, lir: Arr, rbase: int, rr: int, nl: int, n: int,
+    grow: Arr, gdrow: Arr,
 ) -> None:
     """One event delivered at ``n`` through delayed synapses: ``grow_m += x lambda_I(t_a)`` and
-    ``gdrow_m += x w_m (lambda_V - lambda_I)(t_a)`` at the arrivals ``a = n + D_m < T``."""
-    n_mod = n % rr
+    ``gdrow_m += x w_m (lambda_V - lambda_I)(t_a)`` at the arrivals ``a = n + D_m`` (zero at or
+    after ``T``, see :func:`_delayed_diff_dot`)."""
+    base = rbase + (n % rr) * nl
+    span = rr * nl
+    end = rbase + span
     for m in range(nl):
-        d = drow[m]
-        if n + d < t_steps:
-            slot = n_mod + d
-            if slot >= rr:
-                slot -= rr
-            k = rbase + slot * nl + m
-            li_a = lir[k]
-            grow[m] += xv * li_a
-            gdrow[m] += xv * w[m] * (lvr[k] - li_a)
+        k = base + orow[m]
+        if k >= end:
+            k -= span
+        li_a = lir[k]
+        grow[m] += xv * li_a
+        gdrow[m] += xv * w[m] * (lvr[k] - li_a)
 
 
 @_jit_inline
@@ -328,8 +332,9 @@ def forward_kernel(
 ) -> None:
     r"""Forward pass of all samples (see the module docstring for the layout).
 
-    Delays: ``dff``/``drec`` (int32, laid out like ``wff``/``wrec``) hold the delays in steps of
-    the layers whose ``lay_dly[l] = (has_ff_delays, has_rec_delays, R)`` flags them; their
+    Delays: ``dff``/``drec`` (int32, laid out like ``wff``/``wrec``) hold the ring offsets
+    ``D * n_post + m`` (``D`` the delay in steps, ``m`` the target) of the layers whose
+    ``lay_dly[l] = (has_ff_delays, has_rec_delays, R)`` flags them; their
     events are scheduled into a per-sample ring of ``R`` steps per layer (at ``ring_off[l]``),
     ``ring[(n + D) % R]``, read and cleared at the step it holds.
 
@@ -723,7 +728,7 @@ def backward_kernel(
                             if lay_dly[layer + 1, 0] != 0:
                                 f = _delayed_diff_dot(
                                     wff[off : off + nn], dff[off : off + nn], lvr, lir,
-                                    ring_off[layer + 1], lay_dly[layer + 1, 2], nn, s, t_steps, zero,
+                                    ring_off[layer + 1], lay_dly[layer + 1, 2], nn, s, zero,
                                 )
                             else:
                                 f = _dot(wff[off : off + nn], diff[:nn], zero)
@@ -734,7 +739,7 @@ def backward_kernel(
                             if lay_dly[layer, 1] != 0:
                                 f = f + _delayed_diff_dot(
                                     wrec[off : off + nl], drec[off : off + nl], lvr, lir,
-                                    ring_off[layer], lay_dly[layer, 2], nl, s, t_steps, zero,
+                                    ring_off[layer], lay_dly[layer, 2], nl, s, zero,
                                 )
                             else:
                                 f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
@@ -833,7 +838,7 @@ def backward_kernel(
                 if dl0:
                     _delayed_grads(
                         xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
-                        lay_dly[0, 2], n0, n, t_steps, grow, gdff[o : o + n0],
+                        lay_dly[0, 2], n0, n, grow, gdff[o : o + n0],
                     )
                 elif xv == 1:
                     for m in range(n0):
@@ -857,7 +862,7 @@ def backward_kernel(
                             one = li_l[0] - li_l[0] + 1
                             _delayed_grads(
                                 one, wff[o : o + nl], dff[o : o + nl], lvr, lir, ring_off[layer],
-                                rr, nl, n, t_steps, grow, gdff[o : o + nl],
+                                rr, nl, n, grow, gdff[o : o + nl],
                             )
                         else:
                             for m in range(nl):
@@ -872,7 +877,7 @@ def backward_kernel(
                             one = li_l[0] - li_l[0] + 1
                             _delayed_grads(
                                 one, wrec[o : o + nl], drec[o : o + nl], lvr, lir, ring_off[layer],
-                                rr, nl, n, t_steps, grow, gdrec[o : o + nl],
+                                rr, nl, n, grow, gdrec[o : o + nl],
                             )
                         else:
                             for m in range(nl):

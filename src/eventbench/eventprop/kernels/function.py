@@ -190,7 +190,7 @@ def _pack(
     else:
         wrec = np.concatenate(parts)
     has_bias = bias is not None
-    # delays in steps, laid out like the weights (zeros where a layer has none)
+    # delays, laid out like the weights (zeros where a layer has none)
     n_layers = len(ff)
     dff = np.zeros(wff.size if net.has_delays else 1, np.int32)
     drec = np.zeros(wrec.size if net.has_delays else 1, np.int32)
@@ -199,13 +199,16 @@ def _pack(
         d_ff, d_rec = net.delay_steps()
         for layer in range(n_layers):
             dfl, drl = d_ff[layer], d_rec[layer]
+            n_post = int(sizes[layer])
+            # ring offsets D * n_post + m of each target m (what the kernels index with)
+            cols = np.arange(n_post, dtype=np.int64)
             if dfl is not None:
                 o = int(ff_off[layer])
-                dff[o : o + ff[layer].size] = dfl.cpu().numpy().reshape(-1)
+                dff[o : o + ff[layer].size] = (dfl.cpu().numpy() * n_post + cols).reshape(-1)
                 lay_dly[layer, 0] = 1
             if drl is not None:
                 o = int(rec_off[layer])
-                drec[o : o + drl.numel()] = drl.cpu().numpy().reshape(-1)
+                drec[o : o + drl.numel()] = (drl.cpu().numpy() * n_post + cols).reshape(-1)
                 lay_dly[layer, 1] = 1
             if dfl is not None or drl is not None:
                 lay_dly[layer, 2] = net.ring_size(layer)
