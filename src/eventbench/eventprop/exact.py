@@ -580,6 +580,33 @@ class ExactTrace:
 # --------------------------------------------------------------------------------------------
 # Simulation
 # --------------------------------------------------------------------------------------------
+def _earliest_crossing(
+    v: Sequence[float], cur: Sequence[float], h: float, tm: float, ts: float, theta: float
+) -> tuple[float, int]:
+    """Earliest threshold crossing within ``h`` seconds over the neurons of a layer whose state
+    is ``(v, cur)``: ``(time after now, neuron)``, ``(inf, -1)`` if none."""
+    best_s = math.inf
+    best_j = -1
+    em = math.exp(-h / tm)
+    kk = _kick(h, tm, ts)
+    for j in range(len(v)):
+        s = _first_crossing(v[j], cur[j], h, tm, ts, theta, v[j] * em + cur[j] * kk)
+        if s is not None and s < best_s:
+            best_s, best_j = s, j
+    return best_s, best_j
+
+
+def _count_spike(counts: list[int], j: int, max_spikes: int, name: str, t: float) -> None:
+    """Count a spike of neuron ``j``; more than ``max_spikes`` is an error (runaway dynamics)."""
+    counts[j] += 1
+    if counts[j] > max_spikes:
+        raise RuntimeError(
+            f"exact simulator: neuron {j} of {name} fired more than {max_spikes} "
+            f"spikes by t = {t:.9g} s (runaway dynamics?); raise max_spikes_per_neuron "
+            "if this is intended"
+        )
+
+
 def _simulate_layer(
     *,
     name: str,
@@ -628,28 +655,16 @@ def _simulate_layer(
     while True:
         t_next = times[k] if k < n_in else duration_s
         h = max(t_next - t, 0.0)
-        best_s = math.inf
-        best_j = -1
-        if spiking:
-            em = math.exp(-h / tm)
-            kk = _kick(h, tm, ts)
-            for j in range(n):
-                s = _first_crossing(v[j], cur[j], h, tm, ts, th, v[j] * em + cur[j] * kk)
-                if s is not None and s < best_s:
-                    best_s, best_j = s, j
+        best_s, best_j = (
+            _earliest_crossing(v, cur, h, tm, ts, th) if spiking else (math.inf, -1)
+        )
         if best_j >= 0:
             advance(best_s)
             t = min(t + best_s, t_next)
             sp_t.append(t)
             sp_n.append(best_j)
             sp_i.append(cur[best_j])
-            counts[best_j] += 1
-            if counts[best_j] > max_spikes:
-                raise RuntimeError(
-                    f"exact simulator: neuron {best_j} of {name} fired more than {max_spikes} "
-                    f"spikes by t = {t:.9g} s (runaway dynamics?); raise max_spikes_per_neuron "
-                    "if this is intended"
-                )
+            _count_spike(counts, best_j, max_spikes, name, t)
             v[best_j] = v_reset
             if rec_rows is not None:
                 row = rec_rows[best_j]
@@ -804,27 +819,14 @@ def _simulate_layer_delayed(
             ff_t[k] if k < n_ff else math.inf, heap[0][0] if heap else math.inf, duration_s
         )
         h = max(t_next - t, 0.0)
-        best_s = math.inf
-        best_j = -1
-        em = math.exp(-h / tm)
-        kk = _kick(h, tm, ts)
-        for j in range(n):
-            s = _first_crossing(v[j], cur[j], h, tm, ts, theta, v[j] * em + cur[j] * kk)
-            if s is not None and s < best_s:
-                best_s, best_j = s, j
+        best_s, best_j = _earliest_crossing(v, cur, h, tm, ts, theta)
         if best_j >= 0:
             advance(best_s)
             t = min(t + best_s, t_next)
             sp_t.append(t)
             sp_n.append(best_j)
             sp_i.append(cur[best_j])
-            counts[best_j] += 1
-            if counts[best_j] > max_spikes:
-                raise RuntimeError(
-                    f"exact simulator: neuron {best_j} of {name} fired more than {max_spikes} "
-                    f"spikes by t = {t:.9g} s (runaway dynamics?); raise max_spikes_per_neuron "
-                    "if this is intended"
-                )
+            _count_spike(counts, best_j, max_spikes, name, t)
             v[best_j] = v_reset
             if rec_w is not None:
                 row_w, row_d = rec_w[best_j], rec_d[best_j]

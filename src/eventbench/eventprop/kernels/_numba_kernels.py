@@ -180,6 +180,25 @@ def _delayed_grads(
 
 
 @_jit_inline
+def _spike_grads(
+    pres: Arr, off: int, nl: int, w: Arr, offs: Arr, g: Arr, gd: Arr, delayed: bool, li_l: Arr,
+    lvr: Arr, lir: Arr, rbase: int, rr: int, n: int,
+) -> None:
+    """Gradients of the hidden spikes ``pres`` (presynaptic indices) delivered at ``n`` through
+    the weights at ``w[off:]`` (rows of ``nl``): ``g`` rows gain ``lambda_I`` of the targets,
+    read at the arrivals when ``delayed`` (then ``gd`` gains the delay terms)."""
+    for q in range(pres.shape[0]):
+        o = off + pres[q] * nl
+        grow = g[o : o + nl]
+        if delayed:
+            one = li_l[0] - li_l[0] + 1
+            _delayed_grads(one, w[o : o + nl], offs[o : o + nl], lvr, lir, rbase, rr, nl, n, grow, gd[o : o + nl])
+        else:
+            for m in range(nl):
+                grow[m] += li_l[m]
+
+
+@_jit_inline
 def _take_event(xv: Any, b: int, ne: int, ev_val: Arr, sums: Arr, bad: Arr) -> None:
     """Store a non-zero count; counts that are negative or not finite are counted in ``bad[b]``
     (the caller raises) and stored as they are."""
@@ -853,35 +872,16 @@ def backward_kernel(
                 rr = lay_dly[layer, 2]
                 if layer > 0:
                     pb = layer - 1
-                    offl = ff_off[layer]
-                    for q in range(lo_n[pb], lo_s[pb]):
-                        j = spk_neu[pb, b, q]
-                        o = offl + j * nl
-                        grow = gff[o : o + nl]
-                        if lay_dly[layer, 0] != 0:
-                            one = li_l[0] - li_l[0] + 1
-                            _delayed_grads(
-                                one, wff[o : o + nl], dff[o : o + nl], lvr, lir, ring_off[layer],
-                                rr, nl, n, grow, gdff[o : o + nl],
-                            )
-                        else:
-                            for m in range(nl):
-                                grow[m] += li_l[m]
+                    _spike_grads(
+                        spk_neu[pb, b, lo_n[pb] : lo_s[pb]], ff_off[layer], nl, wff, dff, gff, gdff,
+                        lay_dly[layer, 0] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
+                    )
                 offr = rec_off[layer]
                 if offr >= 0:
-                    for q in range(lo_n[layer], lo_s[layer]):
-                        j = spk_neu[layer, b, q]
-                        o = offr + j * nl
-                        grow = grec[o : o + nl]
-                        if lay_dly[layer, 1] != 0:
-                            one = li_l[0] - li_l[0] + 1
-                            _delayed_grads(
-                                one, wrec[o : o + nl], drec[o : o + nl], lvr, lir, ring_off[layer],
-                                rr, nl, n, grow, gdrec[o : o + nl],
-                            )
-                        else:
-                            for m in range(nl):
-                                grow[m] += li_l[m]
+                    _spike_grads(
+                        spk_neu[layer, b, lo_n[layer] : lo_s[layer]], offr, nl, wrec, drec, grec,
+                        gdrec, lay_dly[layer, 1] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
+                    )
             for q in range(lo_n[last], lo_s[last]):
                 grow = gout[spk_neu[last, b, q]]
                 for k2 in range(n_out):
