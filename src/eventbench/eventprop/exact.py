@@ -106,7 +106,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -1541,6 +1541,19 @@ class _SweepResult(NamedTuple):
     jump_sum: F64  # [n] sum of the fixed (readout) jumps of lambda_v
 
 
+def _same_time_groups(times: F64, order: npt.NDArray[np.int64]) -> Iterator[tuple[float, npt.NDArray[np.int64]]]:
+    """The events ``order`` (indices into ``times``, already in replay order) in runs of equal
+    time: ``(time, indices)`` per run."""
+    pos, n_ev = 0, order.size
+    while pos < n_ev:
+        t_e = float(times[order[pos]])
+        end = pos
+        while end < n_ev and times[order[end]] == t_e:
+            end += 1
+        yield t_e, order[pos:end]
+        pos = end
+
+
 def _reverse_sweep(
     *,
     lt: LayerTrace,
@@ -1581,17 +1594,11 @@ def _reverse_sweep(
     grad_rec = np.zeros((n, n)) if w_rec is not None else None
     jump_sum = np.zeros(n)
     t_cur = lt.duration_s
-    pos = 0
-    n_ev = order.size
-    while pos < n_ev:
-        t_e = float(times[order[pos]])
-        end = pos
-        while end < n_ev and times[order[end]] == t_e:
-            end += 1
+    for t_e, group in _same_time_groups(times, order):
         lam_v, lam_i = _propagate_adjoint(lam_v, lam_i, t_cur, t_e, tm, ts, src)
         t_cur = min(t_cur, t_e)
         pending: list[tuple[int, float]] = []
-        for e in order[pos:end]:
+        for e in group:
             kind, i = int(kinds[e]), int(idxs[e])
             if kind == 0:
                 lam_v_q[i] = lam_v
@@ -1612,7 +1619,6 @@ def _reverse_sweep(
                 jump_sum[j] += dl
         for j, dl in pending:
             lam_v[j] += dl
-        pos = end
     lam_v, lam_i = _propagate_adjoint(lam_v, lam_i, t_cur, 0.0, tm, ts, src)
     return _SweepResult(lam_v_q, lam_i_q, grad_rec, lam_v, jump_sum)
 
@@ -1680,17 +1686,11 @@ def _reverse_sweep_delayed(
     rec_sign = -1.0 if variant == "flip_recurrent" else 1.0
     post_l, rec_l, spk_l, w_l = post.tolist(), rec.tolist(), spk.tolist(), w_a.tolist()
     t_cur = lt.duration_s
-    pos = 0
-    n_ev = order.size
-    while pos < n_ev:
-        t_e = float(times[order[pos]])
-        end = pos
-        while end < n_ev and times[order[end]] == t_e:
-            end += 1
+    for t_e, group in _same_time_groups(times, order):
         lam_v, lam_i = _propagate_adjoint(lam_v, lam_i, t_cur, t_e, tm, ts, None)
         t_cur = min(t_cur, t_e)
         pending: list[tuple[int, float]] = []
-        for e in order[pos:end]:
+        for e in group:
             i = int(idxs[e])
             if kinds[e] == 0:
                 m = post_l[i]
@@ -1707,7 +1707,6 @@ def _reverse_sweep_delayed(
                 pending.append((j, numer / (float(lt.spike_i[i]) - theta)))
         for j, dl in pending:
             lam_v[j] += dl
-        pos = end
     fb_a = w_a * (lv_a - li_a)
     g_w_ff = np.zeros_like(w_ff)
     g_d_ff = np.zeros_like(w_ff)
