@@ -10,13 +10,19 @@ codes, so the published lambda applies), silent-neuron lift 0.002, 100 epochs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from eventbench.data import EventDataset, validation_split
+from eventbench.data import EventDataset, Splits, validation_split
+from eventbench.tasks.base import TaskData, event_task_data
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
 
-__all__ = ["HeidelbergData", "heidelberg_recipe", "heidelberg_validation"]
+__all__ = ["HeidelbergData", "heidelberg_recipe", "heidelberg_validation", "train_test_task_data"]
+
+#: ``(data_dir, split, t_stop_s) -> EventDataset`` of a data set with train and test files.
+SplitLoader = Callable[..., EventDataset]
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +120,16 @@ def heidelberg_recipe() -> Recipe:
         ),
         baseline=BaselineConfig(kind="gru", hidden=(256,), epochs=30, lr=1e-3),
     )
+
+
+def train_test_task_data(load: SplitLoader, recipe: Recipe, data_dir: Path | None, task: str) -> TaskData:
+    """Task data of a Heidelberg-layout set with train and test files (SHD, spoken digits):
+    both splits cropped at the trial length, validation held out of the training file by
+    :func:`heidelberg_validation`."""
+    cfg = recipe.data
+    if not isinstance(cfg, HeidelbergData):
+        raise TypeError(f"{task} needs HeidelbergData settings, got {type(cfg).__name__}")
+    t_stop = cfg.duration_ms * 1e-3
+    train, val = heidelberg_validation(load(data_dir, "train", t_stop_s=t_stop), cfg)
+    test = load(data_dir, "test", t_stop_s=t_stop)
+    return event_task_data(Splits(train=train, val=val, test=test), cfg, crop=True)

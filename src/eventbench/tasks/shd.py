@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventbench.data import Splits, load_shd
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
+from eventbench.data import load_shd
+from eventbench.tasks.base import Availability, TaskData, TaskSpec, find_first
 from eventbench.tasks.config import Recipe
-from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe, heidelberg_validation
+from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
 
 __all__ = ["TASK"]
 
@@ -22,13 +22,7 @@ _DIRS = ("", "SHD/", "shd/")
 
 
 def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
-    cfg = recipe.data
-    assert isinstance(cfg, HeidelbergData)
-    t_stop = cfg.duration_ms * 1e-3
-    full = load_shd(data_dir, "train", t_stop_s=t_stop)
-    train, val = heidelberg_validation(full, cfg)
-    test = load_shd(data_dir, "test", t_stop_s=t_stop)
-    return event_task_data(Splits(train=train, val=val, test=test), cfg, crop=True)
+    return train_test_task_data(load_shd, recipe, data_dir, "shd")
 
 
 def _available(data_dir: Path | None) -> Availability:

@@ -12,24 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventbench.data import Splits
 from eventbench.data.spoken_digits import BUILD_COMMAND, load_spoken_digits, spoken_digits_dir
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data
+from eventbench.tasks.base import Availability, TaskData, TaskSpec
 from eventbench.tasks.config import Recipe
-from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe, heidelberg_validation
+from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
 
 __all__ = ["TASK"]
 
 
 def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
-    cfg = recipe.data
-    if not isinstance(cfg, HeidelbergData):
-        raise TypeError(f"spoken-digits needs HeidelbergData settings, got {type(cfg).__name__}")
-    t_stop = cfg.duration_ms * 1e-3
-    full = load_spoken_digits(data_dir, "train", t_stop_s=t_stop)
-    train, val = heidelberg_validation(full, cfg)
-    test = load_spoken_digits(data_dir, "test", t_stop_s=t_stop)
-    return event_task_data(Splits(train=train, val=val, test=test), cfg, crop=True)
+    return train_test_task_data(load_spoken_digits, recipe, data_dir, "spoken-digits")
 
 
 def _available(data_dir: Path | None) -> Availability:
