@@ -330,3 +330,12 @@ def test_delays_are_clamped_and_bptt_refuses_them() -> None:
     bptt = SNN(_spec(DELAYED["ff"]), ExpWeightedVoltage(), SurrogateBPTT(), dtype=torch.float64)
     with pytest.raises(ValueError, match="delays are not supported with SurrogateBPTT"):
         bptt(_input(1, 0))
+
+
+def test_bad_delay_settings_are_errors_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"Delays\.max_s must be a non-negative"):
+        Delays(max_s=-1e-3)
+    with pytest.raises(ValueError, match=r"0 <= init_low_s <= init_high_s <= max_s"):
+        Delays(max_s=1e-3, init_high_s=2e-3)
+    with pytest.raises(ValueError, match=r"LayerSpec\.delay_rec needs recurrent=True"):
+        LayerSpec(4, delay_rec=Delays(max_s=1e-3))
