@@ -21,6 +21,7 @@ from eventbench.train.learners import Objective
 
 __all__ = [
     "Availability",
+    "Protocol",
     "TaskData",
     "TaskSpec",
     "UnknownTaskError",
@@ -44,6 +45,22 @@ class Availability:
 
     available: bool
     note: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol of a task (the official one, or a named variant).
+
+    Attributes:
+        name: what ``--protocol`` / ``data.protocol`` selects (``"autoregressive"``).
+        version: the protocol and its version as results record it
+            (``"NeuroBench 2.3.0 Mackey-Glass, autoregressive"``).
+        description: one line for ``eventbench tasks`` and the report.
+    """
+
+    name: str
+    version: str
+    description: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +103,7 @@ class TaskSpec:
         load: ``(recipe, data_dir) -> TaskData``.
         availability: ``data_dir -> Availability`` (cheap: checks files, loads nothing).
         execution_rate_hz: model execution rate declared for the benchmark (``None``: per trial).
+        protocols: the evaluation protocols the task offers; the first is the default.
     """
 
     name: str
@@ -97,6 +115,24 @@ class TaskSpec:
     load: Callable[[Recipe, Path | None], TaskData]
     availability: Callable[[Path | None], Availability]
     execution_rate_hz: float | None = None
+    protocols: tuple[Protocol, ...] = ()
+
+    def protocol(self, name: str = "") -> Protocol | None:
+        """The protocol called ``name`` (``""``: the default, ``None`` if the task names none);
+        an unknown name is an error listing the task's protocols."""
+        if not self.protocols:
+            if name:
+                raise ValueError(
+                    f"--protocol {name!r}: task {self.name!r} offers no protocol variants"
+                )
+            return None
+        if not name:
+            return self.protocols[0]
+        for p in self.protocols:
+            if p.name == name:
+                return p
+        names = ", ".join(p.name for p in self.protocols)
+        raise ValueError(f"--protocol {name!r}: task {self.name!r} offers {names}")
 
 
 def find_first(data_dir: str | os.PathLike[str] | None, names: Sequence[str]) -> Path | None:

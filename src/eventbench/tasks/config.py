@@ -59,6 +59,8 @@ class DataConfig:
         max_train: use only the first ``max_train`` training samples (``None``: all); for quick
             runs and tests.
         max_eval: likewise for validation and test.
+        protocol: evaluation protocol of the task (``""``: the task's default; see
+            :attr:`eventbench.tasks.base.TaskSpec.protocols`).
     """
 
     dt_ms: float = 1.0
@@ -66,6 +68,7 @@ class DataConfig:
     bin_mode: Literal["count", "binary"] = "count"
     max_train: int | None = None
     max_eval: int | None = None
+    protocol: str = ""
 
     @property
     def n_steps(self) -> int:
