@@ -397,7 +397,7 @@ def _uniform(name: str, field: str, values: np.ndarray) -> float:
             f"node {name!r}: {field} differs between neurons ({v.min()} to {v.max()}); "
             "an EventBench layer has one value for all its neurons"
         )
-    return float(v.mean())
+    return float(v[0])
 
 
 def _params(name: str, node: Any, spiking: bool) -> LIFParams:
