@@ -56,6 +56,11 @@ def test_nir_cli_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run_cli(["bench", "yinyang", "--nir", "wrong.nir", *BENCH_SETS], capsys)
     assert code == 1
     assert "has 7 inputs and 3 outputs; the task's data has 5 and 3" in err
+    code, _, err = run_cli(["bench", "yinyang", "--nir", "wrong.nir", "--set", "train.loss=first-spike",
+                            *BENCH_SETS], capsys)
+    assert code == 1
+    assert "needs a spiking readout population (CubaLIF), but 'readout' is a CubaLI" in err
+    assert "train.loss = 'first-spike'" in err
     code, _, err = run_cli(["export", "missing.pt", "--nir", "x.nir"], capsys)
     assert code == 1 and "checkpoint 'missing.pt' does not exist" in err
     assert not (in_tmp / "x.nir").exists()

@@ -611,6 +611,11 @@ def load(
     )
     if readout is None:
         readout = FirstSpikeTime() if spiking_out else ExpWeightedVoltage()
+    if readout.needs_spiking_output and not spiking_out:
+        raise NIRConversionError(
+            f"readout {type(readout).__name__} needs a spiking readout population (CubaLIF), "
+            f"but {out!r} is a CubaLI"
+        )
     net = SNN(spec, readout, method, dtype=dtype)
     _set_weights(net, weights, w_out, v_leak if has_bias else None, prune_zeros)
     return net

@@ -461,8 +461,14 @@ def load_nir(
         from eventbench.eventprop import EventProp
 
         method = EventProp(guard_eps=t.guard_eps)
-    net = load(path, dt_s=data.dt_s, n_steps=data.n_steps, readout=readout, method=method,
-               spike_dt_s=spike_dt_s)
+    from eventbench.nir import NIRConversionError
+
+    try:
+        net = load(path, dt_s=data.dt_s, n_steps=data.n_steps, readout=readout, method=method,
+                   spike_dt_s=spike_dt_s)
+    except NIRConversionError as exc:
+        hint = f" (the readout comes from train.loss = {t.loss!r})" if "readout" in str(exc) else ""
+        raise ConfigError(f"NIR graph {str(path)!r}: {exc}{hint}") from exc
     s = net.spec
     if (s.n_inputs, s.n_outputs) != (data.n_inputs, data.n_outputs):
         raise ConfigError(
