@@ -274,3 +274,15 @@ def test_skip_connection_and_missing_file_are_errors(tmp_path: Path) -> None:
         ebnir.load(tmp_path / "nope.nir", dt_s=DT, n_steps=T)
     with pytest.raises(ValueError, match="spike_dt_s must be a positive"):
         ebnir.export(SNN(NetworkSpec(3, (LayerSpec(4),), 2, DT, T)), spike_dt_s=0.0)
+
+
+def test_zero_bias_readout_keeps_its_bias_parameter(tmp_path: Path) -> None:
+    """A readout bias that is still zero is kept as a (trainable) bias through a file; a
+    network without one loads without one."""
+    for has_bias in (True, False):
+        net = SNN(NetworkSpec(3, (LayerSpec(4),), 2, DT, T, output_bias=has_bias), seed=0)
+        back = ebnir.load(ebnir.write(tmp_path / f"b{has_bias}.nir", net), dt_s=DT, n_steps=T)
+        assert back.spec.output_bias == has_bias
+        assert (back.readout_layer.bias is not None) == has_bias
+    with pytest.raises(ValueError, match="spike_dt_s applies when writing a network"):
+        ebnir.write(tmp_path / "g.nir", ebnir.export(net), spike_dt_s=1e-4)

@@ -215,7 +215,12 @@ def export(net: SNN, *, spike_dt_s: float | None = None) -> nir.NIRGraph:
 def write(path: str | Path, net_or_graph: SNN | nir.NIRGraph, *, spike_dt_s: float | None = None) -> Path:
     """Write a network (exported with :func:`export`) or a graph to a NIR (HDF5) file."""
     nir = _nir()
-    graph = export(net_or_graph, spike_dt_s=spike_dt_s) if isinstance(net_or_graph, SNN) else net_or_graph
+    if isinstance(net_or_graph, SNN):
+        graph = export(net_or_graph, spike_dt_s=spike_dt_s)
+    elif spike_dt_s is not None:
+        raise ValueError("spike_dt_s applies when writing a network, not an existing graph")
+    else:
+        graph = net_or_graph
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     nir.write(str(p), graph)
