@@ -286,3 +286,26 @@ def test_zero_bias_readout_keeps_its_bias_parameter(tmp_path: Path) -> None:
         assert (back.readout_layer.bias is not None) == has_bias
     with pytest.raises(ValueError, match="spike_dt_s applies when writing a network"):
         ebnir.write(tmp_path / "g.nir", ebnir.export(net), spike_dt_s=1e-4)
+
+
+def test_delays_before_and_after_a_linear_compose_per_connection() -> None:
+    """Input -> Delay(pre) -> Linear -> Delay(post) -> CubaLIF: connection i -> j is delayed
+    by pre_i + post_j; a second path with another delay onto the same connection is an error."""
+    g = ebnir.export(SNN(NetworkSpec(3, (LayerSpec(4),), 2, DT, T), seed=0))
+    w = np.asarray(g.nodes["fc0"].weight)
+    pre, post = np.array([0.0, 1e-3, 3e-3]), np.array([2e-3, 0.0, 1e-3, 0.0])
+    g.nodes["pre"] = nir.Delay(delay=pre)
+    g.nodes["post"] = nir.Delay(delay=post)
+    g.edges = [e for e in g.edges if e not in (("input", "fc0"), ("fc0", "lif0"))]
+    g.edges += [("input", "pre"), ("pre", "fc0"), ("fc0", "post"), ("post", "lif0")]
+    net = ebnir.load(g, dt_s=DT, n_steps=T)
+    steps, _ = net.tensors().delay_steps()
+    assert steps[0] is not None
+    expected = np.round((pre[:, None] + post[None, :]) / DT).astype(np.int64)
+    np.testing.assert_array_equal(steps[0].numpy(), expected)
+    np.testing.assert_allclose(net.layers[0].w_ff.detach().numpy(), w.T, rtol=1e-6)
+    # a parallel undelayed path onto the same connections
+    g.nodes["direct"] = nir.Linear(weight=w)
+    g.edges += [("input", "direct"), ("direct", "lif0")]
+    with pytest.raises(ebnir.NIRConversionError, match=r"'input' -> .* of 'lif0' has two different delays"):
+        ebnir.load(g, dt_s=DT, n_steps=T)
