@@ -309,3 +309,35 @@ def test_delays_before_and_after_a_linear_compose_per_connection() -> None:
     g.edges += [("input", "direct"), ("direct", "lif0")]
     with pytest.raises(ebnir.NIRConversionError, match=r"'input' -> .* of 'lif0' has two different delays"):
         ebnir.load(g, dt_s=DT, n_steps=T)
+
+
+def test_fan_out_linear_delay_linear_gives_per_connection_delays() -> None:
+    """Per-connection delays written as fan-out: Linear (one unit per connection i -> j)
+    -> Delay(d_ij) -> Linear (w_ij); a unit reaching one target through two delays is an error."""
+    rng = np.random.default_rng(0)
+    n_pre, n_post = 3, 4
+    w = rng.normal(size=(n_pre, n_post))
+    steps = rng.integers(0, 5, size=(n_pre, n_post))
+    fan = np.zeros((n_pre * n_post, n_pre))
+    gather = np.zeros((n_post, n_pre * n_post))
+    for i in range(n_pre):
+        for j in range(n_post):
+            fan[i * n_post + j, i] = 1.0
+            gather[j, i * n_post + j] = w[i, j]
+    g = ebnir.export(SNN(NetworkSpec(n_pre, (LayerSpec(n_post),), 2, DT, T), seed=0))
+    g.nodes.pop("fc0")
+    g.nodes["fan"] = nir.Linear(weight=fan)
+    g.nodes["d"] = nir.Delay(delay=(steps * DT).reshape(-1))
+    g.nodes["gather"] = nir.Linear(weight=gather)
+    g.edges = [e for e in g.edges if "fc0" not in e]
+    g.edges += [("input", "fan"), ("fan", "d"), ("d", "gather"), ("gather", "lif0")]
+    net = ebnir.load(g, dt_s=DT, n_steps=T, dtype=torch.float64)
+    ff, _ = net.tensors().delay_steps()
+    assert ff[0] is not None
+    np.testing.assert_array_equal(ff[0].numpy(), steps)
+    np.testing.assert_allclose(net.layers[0].w_ff.detach().numpy(), w, rtol=1e-12)
+    gather[0, 1] = 1.0  # unit (0 -> 1) now also reaches target 0, with another delay than (0 -> 0)
+    g.nodes["gather"] = nir.Linear(weight=gather)
+    assert steps[0, 0] != steps[0, 1]
+    with pytest.raises(ebnir.NIRConversionError, match=r"'gather': connection 0 -> 0 sums paths"):
+        ebnir.load(g, dt_s=DT, n_steps=T)

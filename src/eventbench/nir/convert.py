@@ -314,11 +314,17 @@ def _apply_linear(name: str, m: np.ndarray, p: _Projection) -> _Projection:
     if not np.any(used) or np.ptp(p.d[used]) == 0:
         d0 = float(p.d[used].flat[0]) if np.any(used) else 0.0
         return _Projection(w, np.full(w.shape, d0))
-    # contributions k to (j, i) must share one delay
-    contrib = (m != 0)[:, :, None] & used[None, :, :]  # [n_next, n_cur, n_src]
-    hi = np.where(contrib, p.d[None], -np.inf).max(axis=1)
-    lo = np.where(contrib, p.d[None], np.inf).min(axis=1)
-    has = contrib.any(axis=1)
+    # contributions k to (j, i) must share one delay; rows of m in blocks of ~2^24 elements
+    n_next, n_cur = m.shape
+    hi = np.empty(w.shape)
+    lo = np.empty(w.shape)
+    has = np.empty(w.shape, dtype=bool)
+    block = max(1, (1 << 24) // max(1, n_cur * p.w.shape[1]))
+    for r in range(0, n_next, block):
+        contrib = (m[r : r + block] != 0)[:, :, None] & used[None, :, :]  # [rows, n_cur, n_src]
+        hi[r : r + block] = np.where(contrib, p.d[None], -np.inf).max(axis=1)
+        lo[r : r + block] = np.where(contrib, p.d[None], np.inf).min(axis=1)
+        has[r : r + block] = contrib.any(axis=1)
     if np.any(has & (hi != lo)):
         j, i = np.argwhere(has & (hi != lo))[0]
         raise NIRConversionError(
@@ -349,24 +355,42 @@ def _trace(
         cur = preds[cur][0]
     src = cur
     size = _pop_size(src, nodes[src], nodes, chain)
-    proj = _Projection(np.eye(size), np.zeros((size, size)))
+    # while no Linear has been applied the projection is the identity with per-source delays
+    # ``dv`` (kept as a vector: an identity matrix would cost n_src^2 per branch)
+    dv = np.zeros(size)
+    proj: _Projection | None = None
     for c in reversed(chain):
         node = nodes[c]
+        n_cur = size if proj is None else proj.w.shape[0]
         if isinstance(node, nir.Delay):
             d = _arr(node.delay).reshape(-1)
-            if d.shape[0] != proj.w.shape[0] or np.any(d < 0) or not np.all(np.isfinite(d)):
+            if d.shape[0] != n_cur or np.any(d < 0) or not np.all(np.isfinite(d)):
                 raise NIRConversionError(
-                    f"Delay {c!r}: delay must be {proj.w.shape[0]} finite values >= 0 s, "
-                    f"got shape {d.shape}"
+                    f"Delay {c!r}: delay must be {n_cur} finite values >= 0 s, got {d.shape[0]}"
                 )
-            proj = _Projection(proj.w, proj.d + d[:, None])
+            if proj is None:
+                dv = dv + d
+            else:
+                proj = _Projection(proj.w, proj.d + d[:, None])
             continue
         if isinstance(node, nir.Affine) and np.any(_arr(node.bias) != 0):
             raise NIRConversionError(
                 f"Affine {c!r} has a non-zero bias: a constant input to the synapses, which "
                 "EventBench layers do not have (the readout's bias is CubaLI.v_leak)"
             )
-        proj = _apply_linear(c, _arr(node.weight), proj)
+        m = _arr(node.weight)
+        if proj is None:
+            if m.ndim != 2 or m.shape[1] != size:
+                raise NIRConversionError(
+                    f"node {c!r}: weight of shape {m.shape} does not fit its input of size {size}"
+                )
+            proj = _Projection(m, np.where(m != 0, dv[None, :], 0.0))
+        else:
+            proj = _apply_linear(c, m, proj)
+    if proj is None:
+        raise NIRConversionError(
+            f"the connection {src!r} -> {name!r} has no Linear/Affine node; EventBench needs weights"
+        )
     return src, proj
 
 
