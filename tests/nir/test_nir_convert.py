@@ -341,3 +341,13 @@ def test_fan_out_linear_delay_linear_gives_per_connection_delays() -> None:
     assert steps[0, 0] != steps[0, 1]
     with pytest.raises(ebnir.NIRConversionError, match=r"'gather': connection 0 -> 0 sums paths"):
         ebnir.load(g, dt_s=DT, n_steps=T)
+
+
+def test_own_graph_loads_on_its_recorded_grid_others_need_one(tmp_path: Path) -> None:
+    net = _delayed_recurrent_net()
+    back = ebnir.load(ebnir.write(tmp_path / "g.nir", net), dtype=torch.float64)
+    assert (back.spec.dt_s, back.spec.n_steps) == (DT, T)
+    graph = ebnir.export(net)
+    graph.metadata = {}
+    with pytest.raises(ValueError, match="load needs dt_s and n_steps"):
+        ebnir.load(graph)

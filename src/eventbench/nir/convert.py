@@ -206,7 +206,9 @@ def export(net: SNN, *, spike_dt_s: float | None = None) -> nir.NIRGraph:
     _add_projection(nodes, edges, src, "readout", "fc_out", t.w_out, None, _gain(f, area), spec.dt_s)
     nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
     edges.append(("readout", "output"))
-    meta = {"eventbench_time_unit": "s", "eventbench_dt_s": spec.dt_s}
+    meta: dict[str, Any] = {
+        "eventbench_time_unit": "s", "eventbench_dt_s": spec.dt_s, "eventbench_n_steps": spec.n_steps
+    }
     if spike_dt_s is not None:
         meta["eventbench_spike_dt_s"] = spike_dt_s
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
@@ -461,8 +463,8 @@ def _delays_for(name: str, d: np.ndarray, dt_s: float) -> np.ndarray | None:
 def load(
     graph: nir.NIRGraph | str | Path,
     *,
-    dt_s: float,
-    n_steps: int,
+    dt_s: float | None = None,
+    n_steps: int | None = None,
     readout: Readout | None = None,
     method: GradientMethod | None = None,
     dtype: torch.dtype = torch.float32,
@@ -480,8 +482,9 @@ def load(
 
     Args:
         graph: a ``nir.NIRGraph`` or the path of a NIR file.
-        dt_s: simulation step (s); delays must be whole multiples of it.
-        n_steps: steps per trial.
+        dt_s: simulation step (s); delays must be whole multiples of it. Default: the grid a
+            graph written by :func:`export` records in its metadata (other graphs need it).
+        n_steps: steps per trial (default as ``dt_s``).
         readout: default ``ExpWeightedVoltage()`` for a ``CubaLI`` readout,
             ``FirstSpikeTime()`` for a ``CubaLIF`` one.
         method: gradient method (default EventProp).
@@ -496,6 +499,15 @@ def load(
     area = _check_spike_dt(spike_dt_s)
     if not isinstance(graph, nir.NIRGraph):
         graph = read(graph)
+    meta_g = getattr(graph, "metadata", None) or {}
+    dt_s = float(meta_g["eventbench_dt_s"]) if dt_s is None and "eventbench_dt_s" in meta_g else dt_s
+    if n_steps is None and "eventbench_n_steps" in meta_g:
+        n_steps = int(meta_g["eventbench_n_steps"])
+    if dt_s is None or n_steps is None:
+        raise ValueError(
+            "load needs dt_s and n_steps: a NIR graph is continuous-time and this one does not "
+            "record a simulation grid"
+        )
     nodes, edges = _flatten(graph)
     edges = _bypass(nodes, edges)
     for a, b in edges:
