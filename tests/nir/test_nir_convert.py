@@ -351,3 +351,12 @@ def test_own_graph_loads_on_its_recorded_grid_others_need_one(tmp_path: Path) ->
     graph.metadata = {}
     with pytest.raises(ValueError, match="load needs dt_s and n_steps"):
         ebnir.load(graph)
+
+
+def test_missing_nir_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nir", None)  # as if not installed
+    net = SNN(NetworkSpec(3, (LayerSpec(4),), 2, DT, T))
+    with pytest.raises(ImportError, match=r"needs the 'nir' package: pip install 'eventbench\[nir\]'"):
+        ebnir.export(net)

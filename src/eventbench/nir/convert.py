@@ -79,7 +79,7 @@ class NIRConversionError(ValueError):
 def _nir() -> Any:
     try:
         import nir
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    except ImportError as exc:
         raise ImportError(
             "NIR export/import needs the 'nir' package: pip install 'eventbench[nir]'"
         ) from exc
