@@ -460,54 +460,21 @@ def _delays_for(name: str, d: np.ndarray, dt_s: float) -> np.ndarray | None:
     return out
 
 
-def load(
-    graph: nir.NIRGraph | str | Path,
-    *,
-    dt_s: float | None = None,
-    n_steps: int | None = None,
-    readout: Readout | None = None,
-    method: GradientMethod | None = None,
-    dtype: torch.dtype = torch.float32,
-    spike_dt_s: float | None = None,
-    prune_zeros: bool = True,
-) -> SNN:
-    r"""An :class:`~eventbench.core.SNN` that simulates a NIR graph (or NIR file) on the grid
-    ``t_n = n dt_s``, ``n_steps`` steps per trial.
+@dataclass
+class _Parsed:
+    """A graph as EventBench layers: ``order`` = hidden populations then the readout,
+    ``incoming[n][src]`` = the projections from population ``src`` onto ``n``."""
 
-    The graph must be ``Input -> CubaLIF (-> itself) -> ... -> CubaLI | CubaLIF -> Output``
-    with ``[Delay] -> Linear/Affine (zero bias) -> [Delay]`` connections (nested graphs, as
-    snnTorch writes recurrent layers, are inlined). Weights become
-    :math:`w_{ij} = g_j W_{ji}` (module docstring); zero weights become pruned connections
-    (masks) when ``prune_zeros``.
+    nodes: dict[str, Any]
+    input: str
+    order: list[str]
+    incoming: dict[str, dict[str, list[_Projection]]]
 
-    Args:
-        graph: a ``nir.NIRGraph`` or the path of a NIR file.
-        dt_s: simulation step (s); delays must be whole multiples of it. Default: the grid a
-            graph written by :func:`export` records in its metadata (other graphs need it).
-        n_steps: steps per trial (default as ``dt_s``).
-        readout: default ``ExpWeightedVoltage()`` for a ``CubaLI`` readout,
-            ``FirstSpikeTime()`` for a ``CubaLIF`` one.
-        method: gradient method (default EventProp).
-        dtype: ``torch.float32`` or ``torch.float64``.
-        spike_dt_s: ``None`` for NIR's Dirac spikes; the step of a time-stepped writer whose
-            spikes are the value 1 for one step (snnTorch 1.0: ``1e-4``).
-        prune_zeros: whether zero weights are masked (stay zero when trained).
-    Raises:
-        NIRConversionError: a part of the graph EventBench cannot express, named.
-    """
+
+def _parse(graph: Any) -> _Parsed:
+    """Check the graph's structure (one Input, a chain of CubaLIF layers, a readout, one
+    Output) and compose the connections between its populations."""
     nir = _nir()
-    area = _check_spike_dt(spike_dt_s)
-    if not isinstance(graph, nir.NIRGraph):
-        graph = read(graph)
-    meta_g = getattr(graph, "metadata", None) or {}
-    dt_s = float(meta_g["eventbench_dt_s"]) if dt_s is None and "eventbench_dt_s" in meta_g else dt_s
-    if n_steps is None and "eventbench_n_steps" in meta_g:
-        n_steps = int(meta_g["eventbench_n_steps"])
-    if dt_s is None or n_steps is None:
-        raise ValueError(
-            "load needs dt_s and n_steps: a NIR graph is continuous-time and this one does not "
-            "record a simulation grid"
-        )
     nodes, edges = _flatten(graph)
     edges = _bypass(nodes, edges)
     for a, b in edges:
@@ -582,53 +549,107 @@ def load(
             raise NIRConversionError(
                 f"CubaLIF {n!r} has v_leak != 0: a hidden-layer bias, which EventBench does not have"
             )
-    out_node = nodes[out]
     if out in incoming[out]:
         raise NIRConversionError(f"the readout population {out!r} cannot be recurrent")
+    return _Parsed(nodes, inputs[0], order, incoming)
 
-    def merged(n: str, src: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """Summed weights ``[n_src, n_dst]`` (our units) and delays of ``src -> n``."""
-        projs = incoming[n][src]
-        w = np.zeros_like(projs[0].w)
-        d = np.zeros_like(projs[0].w)
-        for p in projs:
-            clash = (w != 0) & (p.w != 0) & (d != p.d)
-            if np.any(clash):
-                j, i = np.argwhere(clash)[0]
-                raise NIRConversionError(
-                    f"connection {i} of {src!r} -> {j} of {n!r} has two different delays"
-                )
-            d = np.where(p.w != 0, p.d, d)
-            w = w + p.w
-        node = nodes[n]
-        f = {"r": _arr(node.r), "w_in": _arr(node.w_in), "tau_syn": _arr(node.tau_syn)}
-        if w.shape[0] != f["tau_syn"].size:
+
+def _merge(g: _Parsed, n: str, src: str, area: float, dt_s: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Summed weights ``[n_src, n_dst]`` in our units (``w = g W``) and delays (s, or ``None``)
+    of the projections ``src -> n``."""
+    projs = g.incoming[n][src]
+    w = np.zeros_like(projs[0].w)
+    d = np.zeros_like(projs[0].w)
+    for p in projs:
+        clash = (w != 0) & (p.w != 0) & (d != p.d)
+        if np.any(clash):
+            j, i = np.argwhere(clash)[0]
             raise NIRConversionError(
-                f"node {n!r} has {f['tau_syn'].size} neurons but receives {w.shape[0]} inputs from {src!r}"
+                f"connection {i} of {src!r} -> {j} of {n!r} has two different delays"
             )
-        g = _gain(f, area)
-        if not np.all(np.isfinite(g)):
-            raise NIRConversionError(f"node {n!r}: r, w_in and tau_syn must be finite and tau_syn > 0")
-        return (w * g[:, None]).T, _delays_for(f"{src} -> {n}", d.T, dt_s)
+        d = np.where(p.w != 0, p.d, d)
+        w = w + p.w
+    node = g.nodes[n]
+    f = {"r": _arr(node.r), "w_in": _arr(node.w_in), "tau_syn": _arr(node.tau_syn)}
+    if w.shape[0] != f["tau_syn"].size:
+        raise NIRConversionError(
+            f"node {n!r} has {f['tau_syn'].size} neurons but receives {w.shape[0]} inputs from {src!r}"
+        )
+    gain = _gain(f, area)
+    if not np.all(np.isfinite(gain)):
+        raise NIRConversionError(f"node {n!r}: r, w_in and tau_syn must be finite and tau_syn > 0")
+    return (w * gain[:, None]).T, _delays_for(f"{src} -> {n}", d.T, dt_s)
 
+
+def load(
+    graph: nir.NIRGraph | str | Path,
+    *,
+    dt_s: float | None = None,
+    n_steps: int | None = None,
+    readout: Readout | None = None,
+    method: GradientMethod | None = None,
+    dtype: torch.dtype = torch.float32,
+    spike_dt_s: float | None = None,
+    prune_zeros: bool = True,
+) -> SNN:
+    r"""An :class:`~eventbench.core.SNN` that simulates a NIR graph (or NIR file) on the grid
+    ``t_n = n dt_s``, ``n_steps`` steps per trial.
+
+    The graph must be ``Input -> CubaLIF (-> itself) -> ... -> CubaLI | CubaLIF -> Output``
+    with ``[Delay] -> Linear/Affine (zero bias) -> [Delay]`` connections (nested graphs, as
+    snnTorch writes recurrent layers, are inlined). Weights become
+    :math:`w_{ij} = g_j W_{ji}` (module docstring); zero weights become pruned connections
+    (masks) when ``prune_zeros``.
+
+    Args:
+        graph: a ``nir.NIRGraph`` or the path of a NIR file.
+        dt_s: simulation step (s); delays must be whole multiples of it. Default: the grid a
+            graph written by :func:`export` records in its metadata (other graphs need it).
+        n_steps: steps per trial (default as ``dt_s``).
+        readout: default ``ExpWeightedVoltage()`` for a ``CubaLI`` readout,
+            ``FirstSpikeTime()`` for a ``CubaLIF`` one.
+        method: gradient method (default EventProp).
+        dtype: ``torch.float32`` or ``torch.float64``.
+        spike_dt_s: ``None`` for NIR's Dirac spikes; the step of a time-stepped writer whose
+            spikes are the value 1 for one step (snnTorch 1.0: ``1e-4``).
+        prune_zeros: whether zero weights are masked (stay zero when trained).
+    Raises:
+        NIRConversionError: a part of the graph EventBench cannot express, named.
+    """
+    nir = _nir()
+    area = _check_spike_dt(spike_dt_s)
+    if not isinstance(graph, nir.NIRGraph):
+        graph = read(graph)
+    meta_g = getattr(graph, "metadata", None) or {}
+    dt_s = float(meta_g["eventbench_dt_s"]) if dt_s is None and "eventbench_dt_s" in meta_g else dt_s
+    if n_steps is None and "eventbench_n_steps" in meta_g:
+        n_steps = int(meta_g["eventbench_n_steps"])
+    if dt_s is None or n_steps is None:
+        raise ValueError(
+            "load needs dt_s and n_steps: a NIR graph is continuous-time and this one does not "
+            "record a simulation grid"
+        )
+    g = _parse(graph)
+    hidden, out = g.order[:-1], g.order[-1]
+    out_node = g.nodes[out]
     layers: list[LayerSpec] = []
     weights: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]] = []
-    prev = inputs[0]
+    prev = g.input
     for n in hidden:
-        w_ff, d_ff = merged(n, prev)
-        w_rec, d_rec = merged(n, n) if n in incoming[n] else (None, None)
+        w_ff, d_ff = _merge(g, n, prev, area, dt_s)
+        w_rec, d_rec = _merge(g, n, n, area, dt_s) if n in g.incoming[n] else (None, None)
         layers.append(
             LayerSpec(
-                int(_arr(nodes[n].tau_mem).size),
+                int(_arr(g.nodes[n].tau_mem).size),
                 recurrent=w_rec is not None,
-                neuron=_params(n, nodes[n], spiking=True),
+                neuron=_params(n, g.nodes[n], spiking=True),
                 delay_ff=None if d_ff is None else Delays(max_s=float(d_ff.max())),
                 delay_rec=None if d_rec is None else Delays(max_s=float(d_rec.max())),
             )
         )
         weights.append((w_ff, w_rec, d_ff, d_rec))
         prev = n
-    w_out, d_out = merged(out, prev)
+    w_out, d_out = _merge(g, out, prev, area, dt_s)
     if d_out is not None:
         raise NIRConversionError(
             f"the connections {prev!r} -> {out!r} are delayed; EventBench delays only "
