@@ -48,6 +48,26 @@ def test_export_then_benchmark_the_graph(in_tmp: Path, capsys: pytest.CaptureFix
     assert a.metric("parameter_count") == 5 * 16 + 16 * 3
 
 
+def test_export_with_delays_writes_delay_nodes(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = in_tmp / "s.sqlite"
+    delays = ["--set", "network.delay_ff_max_ms=3", "--set", "network.delay_ff_init_ms=0,3"]
+    code, _, err = run_cli(["train", "yinyang", "--epochs", "1", "-o", "t2", "--quiet", *TINY_YY,
+                            *delays], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["export", "t2/best.pt", "--nir", "t2/d.nir"], capsys)
+    assert code == 0, err
+    graph = nir.read("t2/d.nir")
+    assert any(isinstance(n, nir.Delay) for n in graph.nodes.values())
+    for args in (["--nir", "t2/d.nir", *BENCH_SETS], ["--checkpoint", "t2/best.pt"]):
+        code, _, err = run_cli(["bench", "yinyang", *args, "--store", str(store),
+                                "--set", "train.threads=1"], capsys)
+        assert code == 0, err
+    a, b = sorted(ResultStore(store).list(), key=lambda r: r.model)
+    assert (a.model, b.model) == ("nir-d", "snn-eventprop")
+    assert a.metric("accuracy") == b.metric("accuracy")
+    assert a.metric("activation_sparsity") == b.metric("activation_sparsity")
+
+
 def test_nir_cli_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["bench", "yinyang", *BENCH_SETS], capsys)
     assert code != 0 and "exactly one of --checkpoint and --nir" in err
