@@ -245,21 +245,29 @@ def train_cmd(
 @app.command("bench")
 def bench_cmd(
     task: TaskArg,
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-k", help="A best.pt or last.pt written by 'train' or 'run'.", show_default=False)],
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-k", help="A best.pt or last.pt written by 'train' or 'run'.", show_default=False)] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="exact (corrected definitions) or neurobench (NeuroBench 2.3.0 numbers).")] = "exact",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
+    nir_file: Annotated[Path | None, typer.Option("--nir", help="Benchmark a NIR graph (e.g. trained elsewhere) instead of a checkpoint.", show_default=False)] = None,
+    nir_spike_dt_ms: Annotated[float | None, typer.Option("--nir-spike-dt-ms", help="The graph's spikes are the value 1 for one step of this many ms (snnTorch 1.0 graphs: 0.1); default: NIR's Dirac spikes.", show_default=False)] = None,
 ) -> None:
-    """Benchmark a trained checkpoint on the task's test split and store the result."""
+    """Benchmark a trained checkpoint (or a NIR graph) on the task's test split and store the result."""
     from eventbench.bench import to_markdown
     from eventbench.tasks import get_task
     from eventbench.tasks.pipeline import benchmark, load_trained, stored_recipe
 
     _setup(verbose)
     t = get_task(task)
+    if (checkpoint is None) == (nir_file is None):
+        raise typer.BadParameter("give exactly one of --checkpoint and --nir")
+    if nir_file is not None:
+        _bench_nir(t.name, nir_file, nir_spike_dt_ms, config, set_, mode, store, data_dir)
+        return
+    assert checkpoint is not None
     ck_task, values = stored_recipe(checkpoint)
     stored = values if ck_task == t.name else None
     t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored)
@@ -268,6 +276,53 @@ def bench_cmd(
                        tags={"checkpoint": str(checkpoint)})
     _console().print(to_markdown([result]), markup=False)
     _console().print(f"stored as run {result.run_id} in {_store_path(store)}")
+
+
+# ------------------------------------------------------------------------- NIR (eventbench.nir)
+
+
+def _bench_nir(task: str, path: Path, spike_dt_ms: float | None, config: Path | None,
+               sets: list[str] | None, mode: str, store: Path | None, data_dir: Path | None) -> None:
+    """``bench TASK --nir FILE``: the graph on the task's grid, the recipe's readout and loss."""
+    from eventbench.bench import to_markdown
+    from eventbench.tasks.pipeline import benchmark, load_nir
+
+    t, recipe, data = _prepare(task, config, sets, data_dir)
+    try:
+        built = load_nir(recipe, data, path,
+                         spike_dt_s=None if spike_dt_ms is None else spike_dt_ms * 1e-3)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from exc
+    result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
+                       tags={"nir": str(path)}, name=f"nir-{path.stem}")
+    _console().print(to_markdown([result]), markup=False)
+    _console().print(f"stored as run {result.run_id} in {_store_path(store)}")
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A best.pt or last.pt written by 'train' or 'run'.", show_default=False)],
+    nir_file: Annotated[Path, typer.Option("--nir", help="NIR (HDF5) file to write.", show_default=False)],
+    spike_dt_ms: Annotated[float | None, typer.Option("--spike-dt-ms", help="Write for time-stepped importers whose spikes are the value 1 for one step of this many ms (snnTorch 1.0: 0.1); default: NIR's Dirac spikes.", show_default=False)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Export a trained spiking network to NIR, to run it on other simulators and hardware."""
+    from eventbench.tasks.pipeline import snn_from_checkpoint
+
+    _setup(verbose)
+    from eventbench.nir import write
+
+    net = snn_from_checkpoint(checkpoint)
+    try:
+        write(nir_file, net, spike_dt_s=None if spike_dt_ms is None else spike_dt_ms * 1e-3)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from exc
+    s = net.spec
+    _console().print(
+        f"wrote {nir_file}: {s.n_inputs} inputs, hidden {[h.size for h in s.hidden]}, "
+        f"{s.n_outputs} {'CubaLIF' if s.output_kind == 'lif' else 'CubaLI'} outputs "
+        f"(time in s, {'Dirac spikes' if spike_dt_ms is None else f'spikes of {spike_dt_ms} ms'})"
+    )
 
 
 @app.command("run")

@@ -71,7 +71,12 @@ from eventbench.tasks.config import (
 from eventbench.train.activity import HiddenActivity, load_activity, record_activity, save_activity
 from eventbench.train.baselines import BaselineSpec, build_baseline
 from eventbench.train.callbacks import Callback
-from eventbench.train.checkpoint import CheckpointMismatchError, describe, load_checkpoint
+from eventbench.train.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    describe,
+    load_checkpoint,
+)
 from eventbench.train.data import Split
 from eventbench.train.diagnostics import LOW_RATE_HZ, SILENT_FRACTION, is_silent
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner
@@ -401,6 +406,80 @@ def load_trained(recipe: Recipe, data: TaskData, path: str | Path) -> Built:
     return built
 
 
+# ------------------------------------------------------------- NIR graphs (eventbench.nir)
+
+_SPEC_TYPES: dict[str, type] = {
+    "NetworkSpec": NetworkSpec, "LayerSpec": LayerSpec, "LIFParams": LIFParams, "Delays": Delays,
+}
+
+
+def _undescribe(d: Any) -> Any:
+    """Inverse of :func:`~eventbench.train.checkpoint.describe` for the network spec types
+    (fields a description leaves out, the weight initialisations, take their defaults)."""
+    if isinstance(d, dict) and "__type__" in d:
+        cls = _SPEC_TYPES[d["__type__"]]
+        return cls(**{k: _undescribe(v) for k, v in d.items() if k != "__type__"})
+    if isinstance(d, list):
+        return tuple(_undescribe(v) for v in d)
+    return d
+
+
+def snn_from_checkpoint(path: str | Path) -> SNN:
+    """The spiking network of a checkpoint written by ``train``/``run``, rebuilt from its stored
+    description (no data needed); an ANN baseline's checkpoint raises ``ValueError``."""
+    ck = load_checkpoint(path)
+    desc = ck.get("model") or {}
+    if desc.get("kind") != "snn":
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds a {desc.get('kind', 'unknown')!r} model; only "
+            "spiking networks can be exported to NIR"
+        )
+    try:
+        spec = _undescribe(desc["spec"])
+        readout = {type(r).__name__: r for r in _READOUTS.values()}[desc["readout"]]
+        net = SNN(spec, readout)
+        net.load_state_dict(ck["model_state"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not describe a network: {exc}") from exc
+    return net
+
+
+def load_nir(
+    recipe: Recipe, data: TaskData, path: str | Path, *, spike_dt_s: float | None = None
+) -> Built:
+    """A model for ``data`` from the NIR file ``path`` (:func:`eventbench.nir.load` on the
+    task's grid), with the recipe's readout, loss and gradient method, ready to benchmark or
+    fine-tune. The graph must have the task's input and output sizes."""
+    from eventbench.nir import load
+
+    t = recipe.train
+    if t.method == "ann":
+        raise ConfigError("a NIR graph is a spiking network: use --method eventprop or bptt")
+    readout = _readout_for(recipe)
+    method: Any = SurrogateBPTT(slope=t.bptt_slope)
+    if t.method == "eventprop":
+        from eventbench.eventprop import EventProp
+
+        method = EventProp(guard_eps=t.guard_eps)
+    from eventbench.nir import NIRConversionError
+
+    try:
+        net = load(path, dt_s=data.dt_s, n_steps=data.n_steps, readout=readout, method=method,
+                   spike_dt_s=spike_dt_s)
+    except NIRConversionError as exc:
+        hint = f" (the readout comes from train.loss = {t.loss!r})" if "readout" in str(exc) else ""
+        raise ConfigError(f"NIR graph {str(path)!r}: {exc}{hint}") from exc
+    s = net.spec
+    if (s.n_inputs, s.n_outputs) != (data.n_inputs, data.n_outputs):
+        raise ConfigError(
+            f"NIR graph {str(path)!r} has {s.n_inputs} inputs and {s.n_outputs} outputs; the "
+            f"task's data has {data.n_inputs} and {data.n_outputs}"
+        )
+    learner = SNNLearner(net, _loss_for(recipe, s.duration_s), data.objective, t.lift_silent)
+    desc = {"kind": "snn", "spec": _architecture(s), "readout": type(readout).__name__}
+    return Built(learner, desc, "snn")
+
+
 def _batches(split: Split, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
     n = len(split)
     for start in range(0, n, batch_size):
@@ -431,12 +510,14 @@ def benchmark(
     history: History | None = None,
     tags: dict[str, str] | None = None,
     mode: str = "exact",
+    name: str | None = None,
 ) -> RunResult:
     """Run the benchmark harness on the test split and store the result.
 
     Adds ``training`` metrics (epochs, mean seconds per epoch, peak memory in MiB, best
     validation score and epoch) when a ``history`` is given, and ``test_score`` from the
-    training code's own evaluation as a cross-check of the harness' number.
+    training code's own evaluation as a cross-check of the harness' number. ``name``: the
+    model's name in the results (default from the recipe, e.g. ``snn-eventprop``).
     """
     from eventbench.bench import NativeSNNModel, ResultStore, Task, TorchModel
     from eventbench.bench import run as bench_run
@@ -445,7 +526,7 @@ def benchmark(
     if built.kind == "snn":
         assert isinstance(built.module, SNN)
         net = built.module
-        adapter: Any = NativeSNNModel(net, name=model_name(recipe))
+        adapter: Any = NativeSNNModel(net, name=name or model_name(recipe))
         readout = net.readout
 
         def post(p: Tensor) -> Tensor:
