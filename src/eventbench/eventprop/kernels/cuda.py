@@ -89,8 +89,9 @@ def unsupported_reason(cfg: EventPropConfig, net: NetworkTensors, x: Tensor) -> 
         return "the test-only wrong adjoint variants are implemented by the torch path only"
     if net.has_delays:
         return (
-            "synaptic delays (LayerSpec.delay_ff / delay_rec) are not supported on the CUDA "
-            "path yet; use EventProp(backend='torch')"
+            "synaptic delays (network.delay_ff_max_ms / network.delay_rec_max_ms, "
+            "LayerSpec.delay_ff / delay_rec) are not supported on the CUDA path yet; the 'auto' "
+            "backend runs them on the torch path"
         )
     lif_out = net.spec.output_kind == "lif"
     if lif_out != (cfg.readout.kind == "first_spike"):
