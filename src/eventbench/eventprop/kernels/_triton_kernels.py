@@ -70,17 +70,35 @@ def _crossing_slope(v0, i0, v1, cptr):
 
 
 @triton.jit
-def _run_start(step_ptr, hi, stamp):
+def _run_start(step_ptr, hi, stamp, EB: tl.constexpr):
     """Index of the first entry of the trailing run of ``stamp`` in the time-ordered list
-    ``step_ptr[:hi]`` (``hi`` when the last entry has another stamp)."""
+    ``step_ptr[:hi]`` (``hi`` when the last entry has another stamp): windows of ``EB`` entries
+    are read at once, the run's part in each counted (stamps are non-decreasing)."""
     lo = hi
     go = lo > 0
+    back = tl.arange(0, EB)
     while go:
-        st = tl.load(step_ptr + lo - 1, mask=go, other=-1)
-        hit = st == stamp
-        lo = tl.where(hit, lo - 1, lo)
-        go = hit & (lo > 0)
+        idx = lo - 1 - back
+        st = tl.load(step_ptr + idx, mask=idx >= 0, other=-1)
+        c = tl.sum((st == stamp).to(tl.int32), 0)
+        lo = lo - c
+        go = (c == EB) & (lo > 0)
     return lo
+
+
+@triton.jit
+def _row_tile(w_ptr, rows, row_len, qm, offs, m):
+    """Rows ``w[rows[q], :row_len]`` of a row-major weight block at ``w_ptr``: a tile
+    ``[EB, BLOCK]`` (zero where ``qm`` or ``m`` is false); one gather for a block of events."""
+    return tl.load(w_ptr + rows[:, None] * row_len + offs[None, :], mask=qm[:, None] & m[None, :], other=0.0)
+
+
+@triton.jit
+def _add_rows(g_ptr, rows, row_len, qm, offs, m, val):
+    """``g[rows[q], :row_len] += val`` for every ``q`` with ``qm``: one atomic tile update for a
+    block of spikes that meet the same adjoint row ``val [BLOCK]``."""
+    tile = tl.zeros([rows.shape[0], val.shape[0]], dtype=val.dtype) + val[None, :]
+    tl.atomic_add(g_ptr + rows[:, None] * row_len + offs[None, :], tile, mask=qm[:, None] & m[None, :])
 
 
 @triton.jit
@@ -93,7 +111,7 @@ def forward_kernel(
     acc, vmax, argmax, trace, first,
     T, B, L, NTOT, N_OUT, CAP, CAP_O,
     HAS_BIAS: tl.constexpr, OUT_LIF: tl.constexpr, KIND: tl.constexpr,
-    BLOCK: tl.constexpr, OBLOCK: tl.constexpr,
+    BLOCK: tl.constexpr, OBLOCK: tl.constexpr, EB: tl.constexpr,
 ):  # fmt: skip
     r"""Forward pass of sample ``b = program_id(0)``, all ``T`` steps.
 
@@ -107,6 +125,7 @@ def forward_kernel(
     and the counts start at zero.
     """
     b = tl.program_id(0).to(tl.int64)
+    eoffs = tl.arange(0, EB)
     offs = tl.arange(0, BLOCK)
     ooffs = tl.arange(0, OBLOCK)
     omask = ooffs < N_OUT
@@ -141,24 +160,29 @@ def forward_kernel(
                 e0 = tl.load(ev_ptr + k_ev)
                 e1 = tl.load(ev_ptr + k_ev + 1)
                 off0 = tl.load(ff_off)
-                for q in range(e0, e1):
-                    ch = tl.load(ev_ch + q).to(tl.int64)
-                    xv = tl.load(ev_val + q)
-                    row = tl.load(wff + off0 + ch * nl + offs, mask=m, other=0.0)
-                    inp += xv * row
+                for q0 in range(e0, e1, EB):
+                    qs = q0 + eoffs
+                    qm = qs < e1
+                    ch = tl.load(ev_ch + qs, mask=qm, other=0).to(tl.int64)
+                    xv = tl.load(ev_val + qs, mask=qm, other=0.0)
+                    inp += tl.sum(xv[:, None] * _row_tile(wff + off0, ch, nl, qm, offs, m), 0)
             else:
                 pbase = tl.load(noff + layer - 1)
                 offl = tl.load(ff_off + layer)
                 npre = tl.load(lcnt + (b * 2 + pp) * L + layer - 1)
-                for q in range(0, npre):
-                    j = tl.load(lst + (b * 2 + pp) * NTOT + pbase + q).to(tl.int64)
-                    inp += tl.load(wff + offl + j * nl + offs, mask=m, other=0.0)
+                for q0 in range(0, npre, EB):
+                    qs = q0 + eoffs
+                    qm = qs < npre
+                    j = tl.load(lst + (b * 2 + pp) * NTOT + pbase + qs, mask=qm, other=0).to(tl.int64)
+                    inp += tl.sum(_row_tile(wff + offl, j, nl, qm, offs, m), 0)
             offr = tl.load(rec_off + layer)
             if offr >= 0:
                 nrec = tl.load(lcnt + (b * 2 + pp) * L + layer)
-                for q in range(0, nrec):
-                    j = tl.load(lst + (b * 2 + pp) * NTOT + base + q).to(tl.int64)
-                    inp += tl.load(wrec + offr + j * nl + offs, mask=m, other=0.0)
+                for q0 in range(0, nrec, EB):
+                    qs = q0 + eoffs
+                    qm = qs < nrec
+                    j = tl.load(lst + (b * 2 + pp) * NTOT + base + qs, mask=qm, other=0).to(tl.int64)
+                    inp += tl.sum(_row_tile(wrec + offr, j, nl, qm, offs, m), 0)
             srow = b * NTOT + base + offs
             v = tl.load(st_v + srow, mask=m, other=0.0)
             i = tl.load(st_i + srow, mask=m, other=0.0)
@@ -192,9 +216,11 @@ def forward_kernel(
         lbase = tl.load(noff + L - 1)
         nq = tl.load(lcnt + (b * 2 + pp) * L + L - 1)
         oinp = tl.zeros([OBLOCK], dtype=fdt)
-        for q in range(0, nq):
-            j = tl.load(lst + (b * 2 + pp) * NTOT + lbase + q).to(tl.int64)
-            oinp += tl.load(wout + j * N_OUT + ooffs, mask=omask, other=0.0)
+        for q0 in range(0, nq, EB):
+            qs = q0 + eoffs
+            qm = qs < nq
+            j = tl.load(lst + (b * 2 + pp) * NTOT + lbase + qs, mask=qm, other=0).to(tl.int64)
+            oinp += tl.sum(_row_tile(wout, j, N_OUT, qm, ooffs, omask), 0)
         ii = io + oinp
         vm = o_mu_v * vo + o_mu_i * ii
         if HAS_BIAS:
@@ -246,7 +272,7 @@ def backward_kernel(
     g_ff, g_rec, g_out, g_bias,
     T, B, L, NTOT, N_OUT, CAP, CAP_O,
     HAS_BIAS: tl.constexpr, HAS_REG: tl.constexpr, KIND: tl.constexpr,
-    BLOCK: tl.constexpr, OBLOCK: tl.constexpr,
+    BLOCK: tl.constexpr, OBLOCK: tl.constexpr, EB: tl.constexpr,
 ):  # fmt: skip
     r"""EventProp reverse replay of sample ``b = program_id(0)``, ``n = T-1 .. 0`` (``s = n + 1``),
     the steps of ``_numba_kernels.backward_kernel``:
@@ -270,6 +296,7 @@ def backward_kernel(
     Scratch ``lv_s``/``li_s``/``fb_s [B, ntot]`` start at zero, ``rng [B, 3, L]`` is free.
     """
     b = tl.program_id(0).to(tl.int64)
+    eoffs = tl.arange(0, EB)
     offs = tl.arange(0, BLOCK)
     ooffs = tl.arange(0, OBLOCK)
     omask = ooffs < N_OUT
@@ -302,9 +329,9 @@ def backward_kernel(
         for layer in range(0, L):
             hi = tl.load(rng + (b * 3 + HI) * L + layer)
             sp = spk_step + (layer * B + b) * CAP
-            lo_s = _run_start(sp, hi, s)
+            lo_s = _run_start(sp, hi, s, EB)
             tl.store(rng + (b * 3 + LO_S) * L + layer, lo_s)
-            tl.store(rng + (b * 3 + LO_N) * L + layer, _run_start(sp, lo_s, n))
+            tl.store(rng + (b * 3 + LO_N) * L + layer, _run_start(sp, lo_s, n, EB))
         tl.debug_barrier()
         # 1. feedback at t_s^+ (before any jump)
         if s < T:
@@ -331,22 +358,21 @@ def backward_kernel(
                 diff_rec = tl.load(lv_s + b * NTOT + base + offs, mask=ml, other=0.0) - tl.load(
                     li_s + b * NTOT + base + offs, mask=ml, other=0.0
                 )
-                for q in range(lo_s, hi):
-                    j = tl.load(spk_neu + (layer * B + b) * CAP + q).to(tl.int64)
+                for q0 in range(lo_s, hi, EB):
+                    qs = q0 + eoffs
+                    qm = qs < hi
+                    j = tl.load(spk_neu + (layer * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
                     if layer < last:
-                        row = tl.load(wff + offn + j * nn + offs, mask=mn, other=0.0)
-                        f = tl.sum(row * diff, 0)
+                        f = tl.sum(_row_tile(wff + offn, j, nn, qm, offs, mn) * diff[None, :], 1)
                     else:
-                        row_o = tl.load(wout + j * N_OUT + ooffs, mask=omask, other=0.0)
-                        f = tl.sum(row_o * diff_o, 0)
+                        f = tl.sum(_row_tile(wout, j, N_OUT, qm, ooffs, omask) * diff_o[None, :], 1)
                     if offr >= 0:
-                        row_r = tl.load(wrec + offr + j * nl + offs, mask=ml, other=0.0)
-                        f = f + tl.sum(row_r * diff_rec, 0)
-                    tl.store(fb_s + b * NTOT + base + q - lo_s, f)
+                        f = f + tl.sum(_row_tile(wrec + offr, j, nl, qm, offs, ml) * diff_rec[None, :], 1)
+                    tl.store(fb_s + b * NTOT + base + qs - lo_s, f, mask=qm)
             tl.debug_barrier()
         # 2. first-spike readout at t_s
         if KIND == 3:
-            o_lo = _run_start(o_step + b * CAP_O, o_hi, s)
+            o_lo = _run_start(o_step + b * CAP_O, o_hi, s, EB)
             for q in range(o_lo, o_hi):
                 k2 = tl.load(o_neu + b * CAP_O + q)
                 den = tl.load(o_den + b * CAP_O + q)
@@ -369,19 +395,21 @@ def backward_kernel(
             lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer)
             base = tl.load(noff + layer)
             tmr = tl.load(hc + layer * 15 + 5)
-            for q in range(lo_s, hi):
-                sq = (layer * B + b) * CAP + q
-                j = tl.load(spk_neu + sq).to(tl.int64)
-                den = tl.load(spk_den + sq)
+            for q0 in range(lo_s, hi, EB):
+                qs = q0 + eoffs
+                qm = qs < hi
+                sq = (layer * B + b) * CAP + qs
+                j = tl.load(spk_neu + sq, mask=qm, other=0).to(tl.int64)
+                den = tl.load(spk_den + sq, mask=qm, other=1.0)
                 den = tl.where(den < eps, eps, den)
-                lvj = tl.load(lv_s + b * NTOT + base + j)
+                lvj = tl.load(lv_s + b * NTOT + base + j, mask=qm, other=0.0)
                 num = tmr * lvj
                 if s < T:
-                    num = num + tl.load(fb_s + b * NTOT + base + q - lo_s)
+                    num = num + tl.load(fb_s + b * NTOT + base + qs - lo_s, mask=qm, other=0.0)
                 delta = num / den
                 if HAS_REG:
-                    delta = delta + tl.load(reg + base + j)
-                tl.store(lv_s + b * NTOT + base + j, lvj + delta)
+                    delta = delta + tl.load(reg + base + j, mask=qm, other=0.0)
+                tl.store(lv_s + b * NTOT + base + j, lvj + delta, mask=qm)
             tl.store(rng + (b * 3 + HI) * L + layer, lo_s)
         tl.debug_barrier()
         # 4. exact reverse dynamics over [t_n, t_{n+1}]
@@ -421,10 +449,15 @@ def backward_kernel(
         k_ev = n * B + b
         e0 = tl.load(ev_ptr + k_ev)
         e1 = tl.load(ev_ptr + k_ev + 1)
-        for q in range(e0, e1):
-            ch = tl.load(ev_ch + q).to(tl.int64)
-            xv = tl.load(ev_val + q)
-            tl.atomic_add(g_ff + off0 + ch * n0 + offs, xv * li0, mask=m0)
+        for q0 in range(e0, e1, EB):
+            qs = q0 + eoffs
+            qm = qs < e1
+            ch = tl.load(ev_ch + qs, mask=qm, other=0).to(tl.int64)
+            xv = tl.load(ev_val + qs, mask=qm, other=0.0)
+            tl.atomic_add(
+                g_ff + off0 + ch[:, None] * n0 + offs[None, :], xv[:, None] * li0[None, :],
+                mask=qm[:, None] & m0[None, :],
+            )
         for layer in range(0, L):
             nl = tl.load(sizes + layer)
             base = tl.load(noff + layer)
@@ -434,21 +467,27 @@ def backward_kernel(
                 offl = tl.load(ff_off + layer)
                 lo_n = tl.load(rng + (b * 3 + LO_N) * L + layer - 1)
                 lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer - 1)
-                for q in range(lo_n, lo_s):
-                    j = tl.load(spk_neu + ((layer - 1) * B + b) * CAP + q).to(tl.int64)
-                    tl.atomic_add(g_ff + offl + j * nl + offs, lil, mask=ml)
+                for q0 in range(lo_n, lo_s, EB):
+                    qs = q0 + eoffs
+                    qm = qs < lo_s
+                    j = tl.load(spk_neu + ((layer - 1) * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
+                    _add_rows(g_ff + offl, j, nl, qm, offs, ml, lil)
             offr = tl.load(rec_off + layer)
             if offr >= 0:
                 lo_n = tl.load(rng + (b * 3 + LO_N) * L + layer)
                 lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer)
-                for q in range(lo_n, lo_s):
-                    j = tl.load(spk_neu + (layer * B + b) * CAP + q).to(tl.int64)
-                    tl.atomic_add(g_rec + offr + j * nl + offs, lil, mask=ml)
+                for q0 in range(lo_n, lo_s, EB):
+                    qs = q0 + eoffs
+                    qm = qs < lo_s
+                    j = tl.load(spk_neu + (layer * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
+                    _add_rows(g_rec + offr, j, nl, qm, offs, ml, lil)
         lo_n = tl.load(rng + (b * 3 + LO_N) * L + last)
         lo_s = tl.load(rng + (b * 3 + LO_S) * L + last)
-        for q in range(lo_n, lo_s):
-            j = tl.load(spk_neu + (last * B + b) * CAP + q).to(tl.int64)
-            tl.atomic_add(g_out + j * N_OUT + ooffs, lio, mask=omask)
+        for q0 in range(lo_n, lo_s, EB):
+            qs = q0 + eoffs
+            qm = qs < lo_s
+            j = tl.load(spk_neu + (last * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
+            _add_rows(g_out, j, N_OUT, qm, ooffs, omask, lio)
         tl.debug_barrier()
     if HAS_BIAS:
         tl.atomic_add(g_bias + ooffs, gb, mask=omask)

@@ -52,6 +52,9 @@ _CAP_DIV = 32
 
 #: widest population one program handles (lanes of one block)
 MAX_NEURONS = 4096
+#: events (input bins or spikes) gathered per tile: one round trip to memory loads the weight
+#: rows of up to this many events of a step (SHD: ~8 input events and a few spikes per step)
+_EVENT_BLOCK = 16
 
 
 def available() -> bool:
@@ -273,6 +276,7 @@ def _forward_pass(
         acc, vmax, argmax, trace, first,
         t_steps, batch, n_layers, p.ntot, n_out, cap, cap_o,
         HAS_BIAS=p.has_bias, OUT_LIF=lif_out, KIND=kind, BLOCK=p.block, OBLOCK=p.oblock,
+        EB=_EVENT_BLOCK,
     )  # fmt: skip
     return spk, acc, vmax, argmax, trace, first
 
@@ -392,7 +396,7 @@ def _run_backward(
         g_ff, g_rec, g_out, g_bias,
         t_steps, batch, n_layers, p.ntot, n_out, int(spk.step.shape[2]), int(spk.o_step.shape[1]),
         HAS_BIAS=p.has_bias, HAS_REG=cfg.regulariser is not None, KIND=kind,
-        BLOCK=p.block, OBLOCK=p.oblock,
+        BLOCK=p.block, OBLOCK=p.oblock, EB=_EVENT_BLOCK,
     )  # fmt: skip
     grads: list[Tensor | None] = []
     ff_off = p.ff_off.tolist()
