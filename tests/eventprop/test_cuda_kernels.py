@@ -365,6 +365,23 @@ def test_cuda_kernel_errors_name_the_problem(mode: str) -> None:
         _net(_spec(REC, kind="lif"), AvgVoltage(), "cuda-kernel", torch.float64, 0).to(dev)(_input(2, 0).to(dev))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_kernel_without_input_events(mode: str) -> None:
+    """An all-zero input (no events, silent hidden layer): the readout is the bias response,
+    equal to the CPU kernels', and only the bias learns."""
+    dev = _device(mode)
+    spec = _spec(ONE, bias=True)
+    x = torch.zeros(T_STEPS, 2, N_IN, dtype=torch.float64)
+    y = torch.tensor([0, 1])
+    g_out, g_grads = _run(_net(spec, AvgVoltage(), "cuda-kernel", torch.float64, 0), x, CrossEntropy(), y, dev)
+    c_out, c_grads = _run(_net(spec, AvgVoltage(), "cpu-kernel", torch.float64, 0), x, CrossEntropy(), y, torch.device("cpu"))
+    assert g_out.input_events == 0 and g_out.spikes[0].n_spikes == 0
+    torch.testing.assert_close(g_out.readout, c_out.readout, rtol=1e-12, atol=1e-12)
+    assert float(g_grads["layers.0.w_ff"].abs().max()) == 0.0
+    assert float(g_grads["readout_layer.bias"].abs().max()) > 0.0
+    torch.testing.assert_close(g_grads["readout_layer.bias"], c_grads["readout_layer.bias"], rtol=1e-9, atol=1e-12)
+
+
 def test_cuda_dispatch() -> None:
     """``auto`` takes the CUDA kernels for CUDA inputs they cover, the torch path for the rest
     (delays); CPU inputs keep the CPU kernels."""

@@ -211,7 +211,9 @@ def _events(x: Tensor) -> _Events:
     counts = torch.bincount(key, minlength=t_steps * batch)
     ptr = torch.zeros(t_steps * batch + 1, dtype=torch.int64, device=x.device)
     ptr[1:] = torch.cumsum(counts, 0)
-    return _Events(ptr, idx[2].to(torch.int32).contiguous(), val.contiguous())
+    # one padding entry (never read: ptr bounds the lists) so that no kernel argument is empty
+    ch = torch.cat([idx[2].to(torch.int32), idx.new_zeros(1, dtype=torch.int32)])
+    return _Events(ptr, ch, torch.cat([val, val.new_zeros(1)]))
 
 
 @dataclass
