@@ -70,12 +70,46 @@ from shd_step import (  # the shared workload definition
 LIBS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eventprop-cuda": ("EventBench EventProp, CUDA kernels", ("eventbench", "triton")),
     "eventprop-torch-cuda": ("EventBench EventProp, torch path", ("eventbench",)),
+    "eventprop-cpu-kernel": ("EventBench EventProp, CPU kernels (smoke test)", ("eventbench",)),
     "torch-cuda": ("plain PyTorch surrogate BPTT", ("torch",)),
     "spyx-gpu": ("Spyx 1.0 (JAX) surrogate BPTT", ("spyx", "jax", "optax", "flax")),
 }
 DEFAULT_LIBS = "eventprop-cuda,eventprop-torch-cuda,torch-cuda,spyx-gpu"
+#: where the torch rows run; ``--device cpu`` is a smoke test of this script without a GPU
+#: (use the ``cpu-kernel`` backend then: ``--libs eventprop-cpu-kernel,eventprop-torch-cuda,torch-cuda``)
+DEVICE = "cuda"
 SHD_TRAIN_SAMPLES = 8156
 EPOCH_TARGET_S = 2.0
+
+
+def _version(module: str) -> str:
+    return str(getattr(importlib.import_module(module), "__version__", "?"))
+
+
+def _sync() -> None:
+    import torch
+
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def _mem_start() -> int:
+    """Synchronise, reset the peak statistics, return the allocated bytes (0 on the CPU)."""
+    import torch
+
+    if DEVICE != "cuda":
+        return 0
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return int(torch.cuda.memory_allocated())
+
+
+def _peak_mb(base: int) -> float:
+    import torch
+
+    if DEVICE != "cuda":
+        return float("nan")
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def _timed(fn: Callable[[], Any], sync: Callable[[], None], warmup: int, n: int) -> tuple[float, Any]:
@@ -114,7 +148,7 @@ def _eventbench_net(t_steps: int, backend: str) -> Any:
         net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
         net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
         net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
-    return net.cuda()
+    return net.to(DEVICE)
 
 
 def run_eventbench(t_steps: int, backend: str, warmup: int, steps: int) -> dict[str, Any]:
@@ -124,7 +158,7 @@ def run_eventbench(t_steps: int, backend: str, warmup: int, steps: int) -> dict[
 
     net = _eventbench_net(t_steps, backend)
     x_np, y_np = make_data(t_steps)
-    x, y = torch.from_numpy(x_np).cuda(), torch.from_numpy(y_np).cuda()
+    x, y = torch.from_numpy(x_np).to(DEVICE), torch.from_numpy(y_np).to(DEVICE)
     loss_fn = CrossEntropy()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     rate: list[float] = []
@@ -141,12 +175,10 @@ def run_eventbench(t_steps: int, backend: str, warmup: int, steps: int) -> dict[
         with torch.no_grad():
             return net(x).readout
 
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step_s, _ = _timed(step, torch.cuda.synchronize, warmup, steps)
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    infer_s, _ = _timed(infer, torch.cuda.synchronize, 1, steps)
+    base = _mem_start()
+    step_s, _ = _timed(step, _sync, warmup, steps)
+    peak = _peak_mb(base)
+    infer_s, _ = _timed(infer, _sync, 1, steps)
     return {"step_s": step_s, "infer_s": infer_s, "peak_mb": peak, "rate_hz": rate[-1], "backend": backend}
 
 
@@ -155,7 +187,7 @@ def run_torch_cuda(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    dev = torch.device("cuda")
+    dev = torch.device(DEVICE)
     x_np, y_np = make_data(t_steps)
     w = init_weights()
     x, y = torch.from_numpy(x_np).to(dev), torch.from_numpy(y_np).to(dev)
@@ -201,12 +233,10 @@ def run_torch_cuda(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
         with torch.no_grad():
             return forward()[0]
 
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step_s, _ = _timed(step, torch.cuda.synchronize, warmup, steps)
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    infer_s, _ = _timed(infer, torch.cuda.synchronize, 1, steps)
+    base = _mem_start()
+    step_s, _ = _timed(step, _sync, warmup, steps)
+    peak = _peak_mb(base)
+    infer_s, _ = _timed(infer, _sync, 1, steps)
     return {"step_s": step_s, "infer_s": infer_s, "peak_mb": peak, "rate_hz": rate[-1]}
 
 
@@ -225,17 +255,17 @@ def run_spyx_gpu(t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
     return row
 
 
-def run_epoch(t_steps: int, n_batches: int) -> dict[str, Any]:
+def run_epoch(t_steps: int, n_batches: int, backend: str = "cuda-kernel") -> dict[str, Any]:
     """A full SHD training epoch (``n_batches`` steps of batch 32) on the CUDA kernels."""
     import numpy as np
     import torch
 
     from eventbench.readout import CrossEntropy
 
-    net = _eventbench_net(t_steps, "cuda-kernel")
+    net = _eventbench_net(t_steps, backend)
     x_np, _ = make_data(t_steps)
-    pool = [torch.from_numpy(np.roll(x_np, 37 * k, axis=2)).cuda() for k in range(8)]
-    ys = [torch.from_numpy(np.random.default_rng(k).integers(0, N_OUT, BATCH)).cuda() for k in range(8)]
+    pool = [torch.from_numpy(np.roll(x_np, 37 * k, axis=2)).to(DEVICE) for k in range(8)]
+    ys = [torch.from_numpy(np.random.default_rng(k).integers(0, N_OUT, BATCH)).to(DEVICE) for k in range(8)]
     loss_fn = CrossEntropy()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
@@ -248,24 +278,24 @@ def run_epoch(t_steps: int, n_batches: int) -> dict[str, Any]:
 
     for k in range(2):  # compile the kernels
         step(k)
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    base = _mem_start()
     t0 = time.perf_counter()
     for k in range(n_batches):
         step(k)
-    torch.cuda.synchronize()
+    _sync()
     epoch_s = time.perf_counter() - t0
     return {"epoch_s": epoch_s, "batches": n_batches, "step_s": epoch_s / n_batches,
-            "peak_mb": (torch.cuda.max_memory_allocated() - base) / 2**20}  # fmt: skip
+            "peak_mb": _peak_mb(base)}  # fmt: skip
 
 
-def worker(lib: str, t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
+def worker(lib: str, t_steps: int, warmup: int, steps: int, epoch_batches: int) -> dict[str, Any]:
     import torch
 
     row: dict[str, Any]
     if lib == "epoch":
-        row = run_epoch(t_steps, math.ceil(SHD_TRAIN_SAMPLES / BATCH))
+        row = run_epoch(t_steps, epoch_batches, "cuda-kernel" if DEVICE == "cuda" else "cpu-kernel")
+    elif lib == "eventprop-cpu-kernel":
+        row = run_eventbench(t_steps, "cpu-kernel", warmup, steps)
     elif lib == "eventprop-cuda":
         row = run_eventbench(t_steps, "cuda-kernel", warmup, steps)
     elif lib == "eventprop-torch-cuda":
@@ -274,16 +304,17 @@ def worker(lib: str, t_steps: int, warmup: int, steps: int) -> dict[str, Any]:
         row = run_torch_cuda(t_steps, warmup, steps)
     else:
         row = run_spyx_gpu(t_steps, warmup, steps)
-    if torch.cuda.is_available():
-        row["device"] = torch.cuda.get_device_name()
+    row["device"] = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu"
     return row
 
 
-def run_one(lib: str, t_steps: int, warmup: int, steps: int, timeout: float) -> dict[str, Any]:
+def run_one(lib: str, t_steps: int, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: measurable peak memory
-    cmd = [sys.executable, __file__, "--worker", lib, "--T", str(t_steps),
-           "--warmup", str(warmup), "--steps", str(steps)]  # fmt: skip
+    cmd = [sys.executable, __file__, "--worker", lib, "--T", str(t_steps), "--device", DEVICE,
+           "--warmup", str(args.warmup), "--steps", str(args.steps),
+           "--epoch-batches", str(args.epoch_batches)]  # fmt: skip
+    timeout = args.timeout
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -320,7 +351,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             if "error" in r:
                 print(f"\nSHD epoch: error: {r['error']}")
             else:
-                verdict = "meets" if r["epoch_s"] <= EPOCH_TARGET_S else "misses"
+                full = r["batches"] == math.ceil(SHD_TRAIN_SAMPLES / BATCH)
+                verdict = ("meets" if r["epoch_s"] <= EPOCH_TARGET_S else "misses") if full else "not a full epoch: no verdict on"
                 print(f"\nSHD epoch (T = {r['T']}, {r['batches']} batches of {BATCH}, 256 hidden, "
                       f"CUDA kernels): {r['epoch_s']:.2f} s ({fmt_s(r['step_s'])} per step), peak "
                       f"{r['peak_mb']:.0f} MB; {verdict} the {EPOCH_TARGET_S:.0f} s target")  # fmt: skip
@@ -333,28 +365,36 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--no-epoch", action="store_true", help="skip the SHD epoch")
+    ap.add_argument("--epoch-batches", type=int, default=math.ceil(SHD_TRAIN_SAMPLES / BATCH),
+                    help="batches of the epoch (default: the 8156 SHD training samples)")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                    help="cpu: a smoke test of the script without a GPU")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per configuration")
     ap.add_argument("--json", default=None, help="write the rows to this file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    global DEVICE
+    DEVICE = args.device
     if args.worker is not None:
         row = {"lib": args.worker, "T": args.T[0]}
-        row.update(worker(args.worker, args.T[0], args.warmup, args.steps))
+        row.update(worker(args.worker, args.T[0], args.warmup, args.steps, args.epoch_batches))
         print("RESULT " + json.dumps(row))
         return
 
     import torch
 
-    if not torch.cuda.is_available():
+    if DEVICE == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to time (the kernels' correctness runs in the test tier)")
         sys.exit(2)
     libs = [s.strip() for s in args.libs.split(",") if s.strip()]
     unknown = [s for s in libs if s not in LIBS]
     if unknown:
         ap.error(f"unknown rows {unknown}; choose from {list(LIBS)}")
-    print(f"GPU step benchmark on {torch.cuda.get_device_name()}: batch {BATCH}, {N_IN} inputs, "
-          f"{N_HID} recurrent LIF, {N_OUT} outputs, float32, torch {torch.__version__}")  # fmt: skip
+    where = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (smoke test)"
+    print(f"GPU step benchmark on {where}: batch {BATCH}, {N_IN} inputs, "
+          f"{N_HID} recurrent LIF, {N_OUT} outputs, float32, torch {torch.__version__}, "
+          f"{'triton ' + _version('triton') if importlib.util.find_spec('triton') else 'no triton'}")  # fmt: skip
     rows: list[dict[str, Any]] = []
     for t in args.T:
         for lib in libs:
@@ -365,10 +405,10 @@ def main() -> None:
             if lib == "eventprop-torch-cuda" and t > 1000:
                 continue  # ~40 launches per step: minutes per configuration at T = 4000
             print(f"running {lib} T={t} ...", flush=True)
-            rows.append(run_one(lib, t, args.warmup, args.steps, args.timeout))
+            rows.append(run_one(lib, t, args))
     if not args.no_epoch:
         print("running the SHD epoch ...", flush=True)
-        rows.append(run_one("epoch", 1000, 0, 0, args.timeout))
+        rows.append(run_one("epoch", 1000, args))
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
