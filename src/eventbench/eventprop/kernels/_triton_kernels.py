@@ -160,29 +160,29 @@ def forward_kernel(
                 e0 = tl.load(ev_ptr + k_ev)
                 e1 = tl.load(ev_ptr + k_ev + 1)
                 off0 = tl.load(ff_off)
-                for q0 in range(e0, e1, EB):
-                    qs = q0 + eoffs
-                    qm = qs < e1
-                    ch = tl.load(ev_ch + qs, mask=qm, other=0).to(tl.int64)
-                    xv = tl.load(ev_val + qs, mask=qm, other=0.0)
-                    inp += tl.sum(xv[:, None] * _row_tile(wff + off0, ch, nl, qm, offs, m), 0)
+                for q0_e in range(e0, e1, EB):
+                    qs_e = q0_e + eoffs
+                    qm_e = qs_e < e1
+                    ch_e = tl.load(ev_ch + qs_e, mask=qm_e, other=0).to(tl.int64)
+                    xv_e = tl.load(ev_val + qs_e, mask=qm_e, other=0.0)
+                    inp += tl.sum(xv_e[:, None] * _row_tile(wff + off0, ch_e, nl, qm_e, offs, m), 0)
             else:
                 pbase = tl.load(noff + layer - 1)
                 offl = tl.load(ff_off + layer)
                 npre = tl.load(lcnt + (b * 2 + pp) * L + layer - 1)
-                for q0 in range(0, npre, EB):
-                    qs = q0 + eoffs
-                    qm = qs < npre
-                    j = tl.load(lst + (b * 2 + pp) * NTOT + pbase + qs, mask=qm, other=0).to(tl.int64)
-                    inp += tl.sum(_row_tile(wff + offl, j, nl, qm, offs, m), 0)
+                for q0_f in range(0, npre, EB):
+                    qs_f = q0_f + eoffs
+                    qm_f = qs_f < npre
+                    j_f = tl.load(lst + (b * 2 + pp) * NTOT + pbase + qs_f, mask=qm_f, other=0).to(tl.int64)
+                    inp += tl.sum(_row_tile(wff + offl, j_f, nl, qm_f, offs, m), 0)
             offr = tl.load(rec_off + layer)
             if offr >= 0:
                 nrec = tl.load(lcnt + (b * 2 + pp) * L + layer)
-                for q0 in range(0, nrec, EB):
-                    qs = q0 + eoffs
-                    qm = qs < nrec
-                    j = tl.load(lst + (b * 2 + pp) * NTOT + base + qs, mask=qm, other=0).to(tl.int64)
-                    inp += tl.sum(_row_tile(wrec + offr, j, nl, qm, offs, m), 0)
+                for q0_r in range(0, nrec, EB):
+                    qs_r = q0_r + eoffs
+                    qm_r = qs_r < nrec
+                    j_r = tl.load(lst + (b * 2 + pp) * NTOT + base + qs_r, mask=qm_r, other=0).to(tl.int64)
+                    inp += tl.sum(_row_tile(wrec + offr, j_r, nl, qm_r, offs, m), 0)
             srow = b * NTOT + base + offs
             v = tl.load(st_v + srow, mask=m, other=0.0)
             i = tl.load(st_i + srow, mask=m, other=0.0)
@@ -216,11 +216,11 @@ def forward_kernel(
         lbase = tl.load(noff + L - 1)
         nq = tl.load(lcnt + (b * 2 + pp) * L + L - 1)
         oinp = tl.zeros([OBLOCK], dtype=fdt)
-        for q0 in range(0, nq, EB):
-            qs = q0 + eoffs
-            qm = qs < nq
-            j = tl.load(lst + (b * 2 + pp) * NTOT + lbase + qs, mask=qm, other=0).to(tl.int64)
-            oinp += tl.sum(_row_tile(wout, j, N_OUT, qm, ooffs, omask), 0)
+        for q0_o in range(0, nq, EB):
+            qs_o = q0_o + eoffs
+            qm_o = qs_o < nq
+            j_o = tl.load(lst + (b * 2 + pp) * NTOT + lbase + qs_o, mask=qm_o, other=0).to(tl.int64)
+            oinp += tl.sum(_row_tile(wout, j_o, N_OUT, qm_o, ooffs, omask), 0)
         ii = io + oinp
         vm = o_mu_v * vo + o_mu_i * ii
         if HAS_BIAS:
@@ -358,17 +358,17 @@ def backward_kernel(
                 diff_rec = tl.load(lv_s + b * NTOT + base + offs, mask=ml, other=0.0) - tl.load(
                     li_s + b * NTOT + base + offs, mask=ml, other=0.0
                 )
-                for q0 in range(lo_s, hi, EB):
-                    qs = q0 + eoffs
-                    qm = qs < hi
-                    j = tl.load(spk_neu + (layer * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
+                for q0_b in range(lo_s, hi, EB):
+                    qs_b = q0_b + eoffs
+                    qm_b = qs_b < hi
+                    j_b = tl.load(spk_neu + (layer * B + b) * CAP + qs_b, mask=qm_b, other=0).to(tl.int64)
                     if layer < last:
-                        f = tl.sum(_row_tile(wff + offn, j, nn, qm, offs, mn) * diff[None, :], 1)
+                        f_b = tl.sum(_row_tile(wff + offn, j_b, nn, qm_b, offs, mn) * diff[None, :], 1)
                     else:
-                        f = tl.sum(_row_tile(wout, j, N_OUT, qm, ooffs, omask) * diff_o[None, :], 1)
+                        f_b = tl.sum(_row_tile(wout, j_b, N_OUT, qm_b, ooffs, omask) * diff_o[None, :], 1)
                     if offr >= 0:
-                        f = f + tl.sum(_row_tile(wrec + offr, j, nl, qm, offs, ml) * diff_rec[None, :], 1)
-                    tl.store(fb_s + b * NTOT + base + qs - lo_s, f, mask=qm)
+                        f_b = f_b + tl.sum(_row_tile(wrec + offr, j_b, nl, qm_b, offs, ml) * diff_rec[None, :], 1)
+                    tl.store(fb_s + b * NTOT + base + qs_b - lo_s, f_b, mask=qm_b)
             tl.debug_barrier()
         # 2. first-spike readout at t_s
         if KIND == 3:
@@ -395,21 +395,21 @@ def backward_kernel(
             lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer)
             base = tl.load(noff + layer)
             tmr = tl.load(hc + layer * 15 + 5)
-            for q0 in range(lo_s, hi, EB):
-                qs = q0 + eoffs
-                qm = qs < hi
-                sq = (layer * B + b) * CAP + qs
-                j = tl.load(spk_neu + sq, mask=qm, other=0).to(tl.int64)
-                den = tl.load(spk_den + sq, mask=qm, other=1.0)
-                den = tl.where(den < eps, eps, den)
-                lvj = tl.load(lv_s + b * NTOT + base + j, mask=qm, other=0.0)
-                num = tmr * lvj
+            for q0_j in range(lo_s, hi, EB):
+                qs_j = q0_j + eoffs
+                qm_j = qs_j < hi
+                sq_j = (layer * B + b) * CAP + qs_j
+                j_j = tl.load(spk_neu + sq_j, mask=qm_j, other=0).to(tl.int64)
+                den_j = tl.load(spk_den + sq_j, mask=qm_j, other=1.0)
+                den_j = tl.where(den_j < eps, eps, den_j)
+                lvj_j = tl.load(lv_s + b * NTOT + base + j_j, mask=qm_j, other=0.0)
+                num_j = tmr * lvj_j
                 if s < T:
-                    num = num + tl.load(fb_s + b * NTOT + base + qs - lo_s, mask=qm, other=0.0)
-                delta = num / den
+                    num_j = num_j + tl.load(fb_s + b * NTOT + base + qs_j - lo_s, mask=qm_j, other=0.0)
+                delta_j = num_j / den_j
                 if HAS_REG:
-                    delta = delta + tl.load(reg + base + j, mask=qm, other=0.0)
-                tl.store(lv_s + b * NTOT + base + j, lvj + delta, mask=qm)
+                    delta_j = delta_j + tl.load(reg + base + j_j, mask=qm_j, other=0.0)
+                tl.store(lv_s + b * NTOT + base + j_j, lvj_j + delta_j, mask=qm_j)
             tl.store(rng + (b * 3 + HI) * L + layer, lo_s)
         tl.debug_barrier()
         # 4. exact reverse dynamics over [t_n, t_{n+1}]
@@ -449,14 +449,14 @@ def backward_kernel(
         k_ev = n * B + b
         e0 = tl.load(ev_ptr + k_ev)
         e1 = tl.load(ev_ptr + k_ev + 1)
-        for q0 in range(e0, e1, EB):
-            qs = q0 + eoffs
-            qm = qs < e1
-            ch = tl.load(ev_ch + qs, mask=qm, other=0).to(tl.int64)
-            xv = tl.load(ev_val + qs, mask=qm, other=0.0)
+        for q0_e in range(e0, e1, EB):
+            qs_e = q0_e + eoffs
+            qm_e = qs_e < e1
+            ch_e = tl.load(ev_ch + qs_e, mask=qm_e, other=0).to(tl.int64)
+            xv_e = tl.load(ev_val + qs_e, mask=qm_e, other=0.0)
             tl.atomic_add(
-                g_ff + off0 + ch[:, None] * n0 + offs[None, :], xv[:, None] * li0[None, :],
-                mask=qm[:, None] & m0[None, :],
+                g_ff + off0 + ch_e[:, None] * n0 + offs[None, :], xv_e[:, None] * li0[None, :],
+                mask=qm_e[:, None] & m0[None, :],
             )
         for layer in range(0, L):
             nl = tl.load(sizes + layer)
@@ -467,27 +467,27 @@ def backward_kernel(
                 offl = tl.load(ff_off + layer)
                 lo_n = tl.load(rng + (b * 3 + LO_N) * L + layer - 1)
                 lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer - 1)
-                for q0 in range(lo_n, lo_s, EB):
-                    qs = q0 + eoffs
-                    qm = qs < lo_s
-                    j = tl.load(spk_neu + ((layer - 1) * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
-                    _add_rows(g_ff + offl, j, nl, qm, offs, ml, lil)
+                for q0_f in range(lo_n, lo_s, EB):
+                    qs_f = q0_f + eoffs
+                    qm_f = qs_f < lo_s
+                    j_f = tl.load(spk_neu + ((layer - 1) * B + b) * CAP + qs_f, mask=qm_f, other=0).to(tl.int64)
+                    _add_rows(g_ff + offl, j_f, nl, qm_f, offs, ml, lil)
             offr = tl.load(rec_off + layer)
             if offr >= 0:
                 lo_n = tl.load(rng + (b * 3 + LO_N) * L + layer)
                 lo_s = tl.load(rng + (b * 3 + LO_S) * L + layer)
-                for q0 in range(lo_n, lo_s, EB):
-                    qs = q0 + eoffs
-                    qm = qs < lo_s
-                    j = tl.load(spk_neu + (layer * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
-                    _add_rows(g_rec + offr, j, nl, qm, offs, ml, lil)
+                for q0_r in range(lo_n, lo_s, EB):
+                    qs_r = q0_r + eoffs
+                    qm_r = qs_r < lo_s
+                    j_r = tl.load(spk_neu + (layer * B + b) * CAP + qs_r, mask=qm_r, other=0).to(tl.int64)
+                    _add_rows(g_rec + offr, j_r, nl, qm_r, offs, ml, lil)
         lo_n = tl.load(rng + (b * 3 + LO_N) * L + last)
         lo_s = tl.load(rng + (b * 3 + LO_S) * L + last)
-        for q0 in range(lo_n, lo_s, EB):
-            qs = q0 + eoffs
-            qm = qs < lo_s
-            j = tl.load(spk_neu + (last * B + b) * CAP + qs, mask=qm, other=0).to(tl.int64)
-            _add_rows(g_out, j, N_OUT, qm, ooffs, omask, lio)
+        for q0_o in range(lo_n, lo_s, EB):
+            qs_o = q0_o + eoffs
+            qm_o = qs_o < lo_s
+            j_o = tl.load(spk_neu + (last * B + b) * CAP + qs_o, mask=qm_o, other=0).to(tl.int64)
+            _add_rows(g_out, j_o, N_OUT, qm_o, ooffs, omask, lio)
         tl.debug_barrier()
     if HAS_BIAS:
         tl.atomic_add(g_bias + ooffs, gb, mask=omask)
