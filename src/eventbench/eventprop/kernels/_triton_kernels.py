@@ -8,9 +8,11 @@ launch per direction (grid ``(B,)``). The neuron vectors of a population are one
 ``BLOCK`` lanes (``BLOCK`` = the next power of two of the widest population); the per-layer
 state lives in a per-sample scratch row ``[ntot]`` in device memory (L1/L2 resident).
 
-Event-driven propagation: an input event adds ``x * w_ff[c, :]`` (one row load), a hidden spike
-one weight row; the backward pass adds ``lambda_I`` rows to the gradient at the same events
-(atomic adds: samples run in parallel programs). Work is ``events x fan-out``.
+Event-driven propagation: an input event adds ``x * w_ff[c, :]``, a hidden spike one weight row;
+the rows of up to ``EB`` events of a step are gathered as one ``[EB, BLOCK]`` tile (one round trip
+to memory) and summed over the events. The backward pass adds ``lambda_I`` rows to the gradient
+at the same events (atomic tile adds: samples run in parallel programs). Work is
+``events x fan-out``.
 
 Spikes are compacted per step with a prefix sum over the spike mask (ascending neuron index, the
 CPU kernels' order) into per-sample lists ``[L, B, cap]`` (stamp ``n + 1``, neuron,
@@ -22,8 +24,9 @@ next step propagates. ``tl.debug_barrier()`` orders these cross-lane writes and 
 Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout).
 
 Numerics: launch with ``enable_fp_fusion=False`` so that no multiply-add is contracted (the CPU
-kernels and torch round each operation), which keeps the forward pass, whose rounding decides
-the spikes, equal to the CPU kernels operation for operation.
+kernels and torch round each operation). The per-neuron updates are the CPU kernels' operations
+in their order; the event tiles are summed in a tree order (the CPU kernels add the rows one
+after the other), so sums agree to rounding, not bit for bit.
 """
 
 from __future__ import annotations
