@@ -6,7 +6,9 @@
 # gpu_step.log).
 #
 # Python: a python3 that already holds a CUDA build of torch (with Triton, as torch's CUDA wheels
-# ship it) is used as it is, with eventbench taken from src/ (no network needed); otherwise
+# ship it) is used as it is, with eventbench taken from src/ (no network needed; its other
+# dependencies must be there: numpy, scipy, h5py, typer, rich, scikit-learn, numba, pytest,
+# hypothesis); otherwise
 # scripts/setup-env.sh creates .venv (network, PyPI's CUDA torch on Linux x86_64).
 # Extra arguments go to benchmarks/gpu_step.py (e.g. --T 1000 --no-epoch).
 set -euo pipefail
@@ -16,6 +18,12 @@ mkdir -p "$out"
 PY="${PYTHON:-python3}"
 if "$PY" -c "import torch, triton; assert torch.cuda.is_available()" 2>/dev/null; then
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+    # offline machine: wheels carried in .whl/ (e.g. spyx and its light dependencies for the
+    # Spyx row) are installed into a private folder first
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/gpu-check-site .whl/*.whl
+        export PYTHONPATH="$PYTHONPATH:/tmp/gpu-check-site"
+    fi
 else
     bash scripts/setup-env.sh dev
     PY=.venv/bin/python
