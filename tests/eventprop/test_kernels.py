@@ -464,7 +464,7 @@ def test_cuda_torch_path_equals_cpu_kernel(readout, loss) -> None:  # type: igno
     y = torch.tensor([0, 2, 1])
     spec = _spec(TWO, bias=True)
     k_out, k_grads = _run(_net(spec, readout, "cpu-kernel", torch.float64, 3), x, loss, y)
-    g_net = _net(spec, readout, "auto", torch.float64, 3).cuda()
+    g_net = _net(spec, readout, "torch", torch.float64, 3).cuda()
     g_out, g_grads = _run(g_net, x.cuda(), loss, y.cuda())
     torch.testing.assert_close(g_out.readout.cpu(), k_out.readout, rtol=1e-12, atol=1e-12)
     for rk, rg in zip(k_out.spikes, g_out.spikes, strict=True):
@@ -482,7 +482,7 @@ def test_cuda_first_spike_equals_cpu_kernel() -> None:
     x = _input(4, 2)
     y = torch.tensor([0, 1, 2, 1])
     k_out, k_grads = _run(_net(spec, FirstSpikeTime(), "cpu-kernel", torch.float64, 5), x, loss, y)
-    g_net = _net(spec, FirstSpikeTime(), "auto", torch.float64, 5).cuda()
+    g_net = _net(spec, FirstSpikeTime(), "torch", torch.float64, 5).cuda()
     g_out, g_grads = _run(g_net, x.cuda(), loss, y.cuda())
     torch.testing.assert_close(g_out.readout.cpu(), k_out.readout, rtol=1e-12, atol=1e-12)
     for k in k_grads:

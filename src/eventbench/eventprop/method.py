@@ -33,6 +33,10 @@ class EventProp:
             inputs when Numba is installed and the call is covered, else the torch path (CUDA
             inputs, ``"lif"`` readout populations with voltage readouts, the test-only wrong
             variants). Both compute the same numbers to rounding (``tests/eventprop/test_kernels.py``).
+            ``"cuda-kernel"`` the event-driven CUDA kernels (:mod:`eventbench.eventprop.kernels.cuda`,
+            Triton, which CUDA builds of torch ship; a call they do not cover raises
+            ``ValueError``); ``"auto"`` takes them for CUDA inputs they cover (else the torch
+            path, e.g. with synaptic delays). ``tests/eventprop/test_cuda_kernels.py``.
     """
 
     guard_eps: float = 0.05
@@ -40,12 +44,13 @@ class EventProp:
     chunk: int = 128
     max_spikes: int | None = None
     _variant: str | None = None
-    backend: Literal["auto", "torch", "cpu-kernel"] = "auto"
+    backend: Literal["auto", "torch", "cpu-kernel", "cuda-kernel"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.backend not in ("auto", "torch", "cpu-kernel"):
+        if self.backend not in ("auto", "torch", "cpu-kernel", "cuda-kernel"):
             raise ValueError(
-                f"EventProp.backend must be 'auto', 'torch' or 'cpu-kernel', got {self.backend!r}"
+                "EventProp.backend must be 'auto', 'torch', 'cpu-kernel' or 'cuda-kernel', got "
+                f"{self.backend!r}"
             )
         if not self.guard_eps > 0.0:
             raise ValueError(f"EventProp.guard_eps must be positive, got {self.guard_eps}")
@@ -63,11 +68,18 @@ class EventProp:
             max_spikes=self.max_spikes,
             variant=self._variant,
         )
-        if self.resolve_backend(cfg, net, x) == "cpu-kernel":
+        backend = self.resolve_backend(cfg, net, x)
+        if backend == "cpu-kernel":
             from eventbench.eventprop.kernels.function import kernel_eventprop_forward
 
             value, fired, krec = kernel_eventprop_forward(cfg, net, x)
             rec: ForwardRecord = krec
+            input_events = krec.input_events
+        elif backend == "cuda-kernel":
+            from eventbench.eventprop.kernels.cuda import cuda_eventprop_forward
+
+            value, fired, krec = cuda_eventprop_forward(cfg, net, x)
+            rec = krec
             input_events = krec.input_events
         else:
             input_events = input_event_count(x)
@@ -83,10 +95,16 @@ class EventProp:
 
     def resolve_backend(
         self, cfg: EventPropConfig, net: NetworkTensors, x: Tensor
-    ) -> Literal["torch", "cpu-kernel"]:
+    ) -> Literal["torch", "cpu-kernel", "cuda-kernel"]:
         """The implementation that :meth:`run` uses for this call (see ``backend``)."""
         if self.backend == "torch":
             return "torch"
+        if self.backend == "cuda-kernel":
+            return "cuda-kernel"
+        if self.backend == "auto" and x.device.type == "cuda":
+            from eventbench.eventprop.kernels import cuda
+
+            return "cuda-kernel" if cuda.unsupported_reason(cfg, net, x) is None else "torch"
         from eventbench.eventprop import kernels
 
         if self.backend == "cpu-kernel":
