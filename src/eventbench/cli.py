@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -108,6 +108,117 @@ OutDirOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details (INFO level).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
+# ---- issue 12: device, resume / overwrite, version (shared by train, run, bench, compare)
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        envvar="EVENTBENCH_DEVICE",
+        help="Where the model, batches and metrics run: cpu, cuda, cuda:N or auto (CUDA when "
+        "one is visible, else cpu). Default: $EVENTBENCH_DEVICE, then auto.",
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted or finished run: --resume RUN_DIR, or --resume alone for "
+        "the latest run of the task (or of --out-dir). The recipe comes from the run's last.pt; "
+        "--epochs extends it.",
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace the run already in --out-dir (refused without it)."),
+]
+_RESUME_LATEST = "\0latest"  # what a bare --resume becomes (see _expand_bare_resume)
+
+
+def _device(text: str) -> Any:
+    from eventbench.train.device import resolve_device
+
+    return resolve_device(text)
+
+
+def _expand_bare_resume(args: list[str]) -> list[str]:
+    """Give a bare ``--resume`` (last, or followed by an option or a word that is no existing
+    folder) the value meaning "the latest run"."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a != "--resume":
+            continue
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if nxt is None or nxt.startswith("-") or not (Path(nxt).is_dir() or os.sep in nxt):
+            out.append(_RESUME_LATEST)
+    return out
+
+
+def _run_folder(
+    task: str, resume: str | None, out_dir: Path | None, overwrite: bool
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """The run folder to resume (and the recipe values stored in its last.pt), or ``(None,
+    None)`` for a new run; checks that a given --out-dir holds no run unless --overwrite."""
+    from eventbench.tasks.pipeline import stored_recipe
+    from eventbench.train.runs import RunFolderError, check_fresh_run_dir, latest_run
+
+    if resume is None:
+        if out_dir is not None:
+            check_fresh_run_dir(out_dir, overwrite)
+        return None, None
+    if overwrite:
+        raise RunFolderError("--resume and --overwrite exclude each other: continue the run or replace it")
+    if resume == _RESUME_LATEST:
+        run_dir = out_dir if out_dir is not None else latest_run(task)
+    else:
+        run_dir = Path(resume)
+        if out_dir is not None and out_dir.resolve() != run_dir.resolve():
+            raise RunFolderError(f"--resume {run_dir} and --out-dir {out_dir} name different folders; give one")
+    if not (run_dir / "last.pt").is_file():
+        raise RunFolderError(f"--resume {run_dir}: no last.pt there (not a run folder of 'eventbench train')")
+    ck_task, values = stored_recipe(run_dir / "last.pt")
+    if ck_task is not None and ck_task != task:
+        raise RunFolderError(f"--resume {run_dir}: that run is of task {ck_task!r}, not {task!r}")
+    return run_dir, values
+
+
+def _interrupted_exit(exc: Any, command: str, task: str, extra: list[str]) -> NoReturn:
+    """Print where the interrupted run's last.pt is and how to resume; exit 130 (SIGINT) or
+    143 (SIGTERM)."""
+    from eventbench.train.runs import resume_command
+
+    ck = exc.checkpoint
+    print(f"eventbench: {exc.reason or 'stop'}: training stopped in epoch {exc.epoch + 1} "
+          f"(that epoch is discarded); {exc.completed} finished epoch(s) saved in {ck}",
+          file=sys.stderr)
+    if ck is not None:
+        print(f"resume with: {resume_command(command, task, ck.parent, extra)}", file=sys.stderr)
+    raise typer.Exit(143 if exc.reason == "SIGTERM" else 130)
+
+
+def _pass_on(device: str, data_dir: Path | None, store: Path | None = None) -> list[str]:
+    """Options a resume command must repeat (the recipe itself is in last.pt)."""
+    extra = [] if device == "auto" else ["--device", device]
+    extra += [] if data_dir is None else ["--data-dir", str(data_dir)]
+    return extra + ([] if store is None else ["--store", str(store)])
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from eventbench import __version__
+
+        print(f"eventbench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_version_callback, is_eager=True)] = False,
+) -> None:
+    pass  # the app's help text is Typer(help=...)
+
 
 def _setup(verbose: bool) -> None:
     logging.basicConfig(
@@ -126,7 +237,12 @@ def _store_path(store: Path | None) -> Path:
 
 def _default_run_dir(task: str, model: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("eventbench-results") / "runs" / f"{task}-{model}-{stamp}"
+    base = Path("eventbench-results") / "runs" / f"{task}-{model}-{stamp}"
+    path, n = base, 1
+    while path.exists():  # two runs started in the same second get their own folders
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _prepare(
@@ -167,19 +283,26 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 
 def _train_run(
-    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool
+    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool,
+    device: Any = None, stop: Any = None,
 ) -> tuple[Any, Any]:
     from eventbench.tasks.pipeline import score_name, train
     from eventbench.train.callbacks import Callback, LogCallback, RichProgress
+    from eventbench.train.runs import stop_on_signals
 
     if resume and not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(run_dir / 'last.pt')!r} to resume from")
     name = "acc" if score_name(task) == "accuracy" else "R2"
-    if quiet or not sys.stderr.isatty():
-        cbs: list[Callback] = [LogCallback()]
-        return train(task, recipe, data, run_dir, resume=resume, callbacks=cbs)
-    with RichProgress(score_name=name) as bar:
-        return train(task, recipe, data, run_dir, resume=resume, callbacks=[bar])
+    from eventbench.train.loop import StopRequest
+
+    with stop_on_signals(stop if stop is not None else StopRequest()) as req:
+        if quiet or not sys.stderr.isatty():
+            cbs: list[Callback] = [LogCallback()]
+            return train(task, recipe, data, run_dir, resume=resume, callbacks=cbs,
+                         device=device, stop=req)
+        with RichProgress(score_name=name) as bar:
+            return train(task, recipe, data, run_dir, resume=resume, callbacks=[bar],
+                         device=device, stop=req)
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -194,7 +317,7 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
 
     table = Table(title="EventBench tasks", show_lines=False)
     for col in ("task", "description", "data", "default recipe"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for t in TASKS.values():
         av = t.availability(data_dir)
         r = t.recipe
@@ -203,8 +326,17 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
             f"{r.train.loss}/{r.network.readout}, {r.train.epochs} ep"
         )
         mark = "[green]yes[/green]" if av.available else "[red]no[/red]"
-        table.add_row(t.name, t.summary, f"{mark}: {av.note}", recipe)
-    _console().print(table)
+        note = f"{av.note.split('; get ')[0]} (address below)" if "http" in av.note else av.note
+        table.add_row(t.name, t.summary, f"{mark}: {note}", recipe)
+    c = _console()
+    c.print(table)
+    # notes with download addresses again in full, one line each (a table cell may wrap them)
+    missing = [(t.name, t.availability(data_dir).note) for t in TASKS.values()]
+    missing = [(n, note) for n, note in missing if "http" in note]
+    if missing:
+        c.print("\nwhere to get the data:")
+        for name, note in missing:
+            c.print(f"  {name}: {note}", markup=False, overflow="ignore", crop=False)
 
 
 @app.command("train")
@@ -217,25 +349,36 @@ def train_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt after an interruption.")] = False,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt)."""
+    """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt).
+
+    Ctrl-C (SIGINT) or SIGTERM stops at the next minibatch and prints the resume command."""
+    from eventbench.tasks import get_task
     from eventbench.tasks.pipeline import model_name, score_name
-    from eventbench.train.loop import evaluate
+    from eventbench.train.loop import TrainingInterrupted, evaluate
 
     _setup(verbose)
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
-    run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+    dev = _device(device)
+    resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+                               loss=loss, epochs=epochs, seed=seed)
+    run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
+    try:
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+    except TrainingInterrupted as exc:
+        _interrupted_exit(exc, "train", t.name, _pass_on(device, data_dir))
     ev = evaluate(built.learner, data.test, recipe.train.eval_batch_size)
     c = _console()
     best = "n/a" if history.best_score is None else f"{history.best_score:.4f}"
+    sel = "best validation" if data.val is not None else "best training"
     c.print(
-        f"{t.name} / {model_name(recipe)}: best validation {score_name(t)} {best} "
+        f"{t.name} / {model_name(recipe)}: {sel} {score_name(t)} {best} "
         f"(epoch {'n/a' if history.best_epoch is None else history.best_epoch + 1}), "
         f"test {score_name(t)} {ev.score:.4f}"
     )
@@ -249,25 +392,35 @@ def bench_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="exact (corrected definitions) or neurobench (NeuroBench 2.3.0 numbers).")] = "exact",
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Benchmark a trained checkpoint on the task's test split and store the result."""
-    from eventbench.bench import to_markdown
+    import time
+
     from eventbench.tasks import get_task
-    from eventbench.tasks.pipeline import benchmark, load_trained, stored_recipe
+    from eventbench.tasks.pipeline import benchmark, load_trained, score_name, stored_recipe
+    from eventbench.train.checkpoint import CheckpointMismatchError
 
     _setup(verbose)
+    t0 = time.perf_counter()
+    dev = _device(device)
     t = get_task(task)
     ck_task, values = stored_recipe(checkpoint)
-    stored = values if ck_task == t.name else None
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored)
-    built = load_trained(recipe, data, checkpoint)
+    if ck_task is not None and ck_task != t.name:
+        raise CheckpointMismatchError(
+            f"checkpoint {str(checkpoint)!r} was trained on task {ck_task!r}, not {t.name!r}; "
+            f"use: eventbench bench {ck_task} --checkpoint {checkpoint}"
+        )
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=values or None)
+    built = load_trained(recipe, data, checkpoint, dev)
     result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
                        tags={"checkpoint": str(checkpoint)})
-    _console().print(to_markdown([result]), markup=False)
-    _console().print(f"stored as run {result.run_id} in {_store_path(store)}")
+    c = _console()
+    _print_summary(c, t, result, score_name(t), time.perf_counter() - t0)
+    c.print(f"stored as run {result.run_id} in {_store_path(store)}")
 
 
 @app.command("run")
@@ -280,28 +433,39 @@ def run_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue training from OUT_DIR/last.pt.")] = False,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang')."""
+    """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang').
+
+    Ctrl-C (SIGINT) or SIGTERM stops at the next minibatch and prints the resume command."""
     import time
 
+    from eventbench.tasks import get_task
     from eventbench.tasks.pipeline import benchmark, model_name, score_name, write_run_report
+    from eventbench.train.loop import TrainingInterrupted
 
     _setup(verbose)
     t0 = time.perf_counter()
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
-    run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
+    dev = _device(device)
+    resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+                               loss=loss, epochs=epochs, seed=seed)
+    run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
     c = _console()
     c.print(f"[bold]{t.name}[/bold]: training {model_name(recipe)} "
             f"({recipe.train.epochs if recipe.train.method != 'ann' else recipe.baseline.epochs} "
-            f"epochs) -> {run_dir}")
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+            f"epochs, {dev}) -> {run_dir}")
+    try:
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+    except TrainingInterrupted as exc:
+        _interrupted_exit(exc, "run", t.name, _pass_on(device, data_dir, store))
     store_path = _store_path(store)
     result = benchmark(t, recipe, data, built, store=store_path, history=history,
                        tags={"run_dir": str(run_dir)})
@@ -353,6 +517,8 @@ def compare_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
@@ -369,6 +535,7 @@ def compare_cmd(
     bad = [m for m in wanted if m not in ("eventprop", "bptt", "ann")]
     if bad or not wanted:
         raise ValueError(f"--methods: unknown method(s) {', '.join(bad) or '(none)'}; use eventprop, bptt, ann")
+    _device(device)  # fail before the first method trains
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = out_dir if out_dir is not None else Path("eventbench-results") / "runs" / f"{t.name}-compare-{stamp}"
     base.mkdir(parents=True, exist_ok=True)
@@ -392,6 +559,7 @@ def compare_cmd(
             cmd += ["--data-dir", str(data_dir)]
         if verbose:
             cmd.append("--verbose")
+        cmd += ["--device", device] + (["--overwrite"] if overwrite else [])
         c.print(f"[bold]compare {t.name}[/bold]: running {m} ...")
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, env=os.environ.copy())
         if proc.returncode != 0:
@@ -658,7 +826,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point (``eventbench``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    args = _expand_bare_resume([a for a in args if a != "--debug"])
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="eventbench", standalone_mode=False)
