@@ -198,10 +198,15 @@ def _interrupted_exit(exc: Any, command: str, task: str, extra: list[str]) -> No
 
 
 def _pass_on(device: str, data_dir: Path | None, store: Path | None = None) -> list[str]:
-    """Options a resume command must repeat (the recipe itself is in last.pt)."""
-    extra = [] if device == "auto" else ["--device", device]
-    extra += [] if data_dir is None else ["--data-dir", str(data_dir)]
-    return extra + ([] if store is None else ["--store", str(store)])
+    """Options a resume command must repeat (the recipe itself is in last.pt); values that
+    came from the environment ($EVENTBENCH_DEVICE, ...) are left to it."""
+    env = os.environ.get
+    extra = [] if device in ("auto", env("EVENTBENCH_DEVICE")) else ["--device", device]
+    if data_dir is not None and str(data_dir) != env("EVENTBENCH_DATA"):
+        extra += ["--data-dir", str(data_dir)]
+    if store is not None and str(store) != env("EVENTBENCH_STORE"):
+        extra += ["--store", str(store)]
+    return extra
 
 
 def _version_callback(value: bool) -> None:
