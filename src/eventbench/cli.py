@@ -279,12 +279,10 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True, width=width)
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "n/a"
-    if abs(v) >= 1e4:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}f}"
+def _fmt(v: float | None) -> str:
+    from eventbench.bench import format_number
+
+    return format_number(v)
 
 
 def _train_run(
@@ -486,19 +484,22 @@ def run_cmd(
 def _print_summary(c: Any, task: Any, result: Any, score: str, wall: float) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{task.name} / {result.model}: test set")
+    from eventbench.tasks.pipeline import result_metrics
+
+    table = Table(title=f"{task.name} / {result.model}: test set (run {result.run_id[:8]})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in task.metrics:
+    for key in result_metrics(task):
         table.add_row(key, _fmt(result.metric(key)))
     rows = [
         ("synaptic ops / sample (effective)", _ops(result)),
         ("activation sparsity", _fmt(result.metric("activation_sparsity"))),
-        ("parameters", _fmt(result.metric("parameter_count"), 0)),
-        ("footprint (bytes)", _fmt(result.metric("footprint"), 0)),
-        ("training s / epoch", _fmt(result.metric("training.time_per_epoch_s"), 2)),
-        ("peak memory (MiB)", _fmt(result.metric("training.peak_memory_mb"), 0)),
-        ("wall time (s)", f"{wall:.0f}"),
+        ("parameters", _fmt(result.metric("parameter_count"))),
+        ("footprint (bytes)", _fmt(result.metric("footprint"))),
+        ("training epochs", _fmt(result.metric("training.epochs"))),
+        ("training s / epoch", _fmt(result.metric("training.time_per_epoch_s"))),
+        ("peak memory (MiB)", _fmt(result.metric("training.peak_memory_mb"))),
+        ("wall time (s)", _fmt(wall)),
     ]
     for k, v in rows:
         table.add_row(k, v)
@@ -595,11 +596,11 @@ def _compare_table(task: Any, results: list[Any]) -> str:
             _fmt(r.metric(key)),
             f"{acs + macs:,.0f} ({acs:,.0f} + {macs:,.0f})",
             _fmt(r.metric("activation_sparsity")),
-            _fmt(r.metric("parameter_count"), 0),
-            _fmt(r.metric("footprint"), 0),
-            _fmt(r.metric("training.time_per_epoch_s"), 2),
-            _fmt(r.metric("training.epochs"), 0),
-            _fmt(r.metric("training.peak_memory_mb"), 0),
+            _fmt(r.metric("parameter_count")),
+            _fmt(r.metric("footprint")),
+            _fmt(r.metric("training.time_per_epoch_s")),
+            _fmt(r.metric("training.epochs")),
+            _fmt(r.metric("training.peak_memory_mb")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -666,15 +667,19 @@ def report_cmd(
 
 
 def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
-    """Validation curves of every result that has a run folder with history.json."""
+    """Score curves (validation, or training without a validation split, as labelled) of every
+    result that has a run folder with history.json."""
+    from eventbench.tasks import get_task
+
     series = []
     for r in results:
         run_dir = r.tags.get("run_dir")
         if not run_dir or not (Path(run_dir) / "history.json").is_file():
             continue
         h = json.loads((Path(run_dir) / "history.json").read_text())
-        ys = [e["val_score"] if e["val_score"] is not None else e["train_score"] for e in h["epochs"]]
-        series.append((f"{r.model} ({r.run_id[:6]})", ys))
+        val = any(e["val_score"] is not None for e in h["epochs"])
+        ys = [e["val_score" if val else "train_score"] for e in h["epochs"]]
+        series.append((f"{r.model} ({r.run_id[:8]}, {'validation' if val else 'training'})", ys))
     if not series:
         return None
     try:
@@ -684,13 +689,20 @@ def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for label, ys in series:
         ax.plot(range(1, len(ys) + 1), ys, label=label)
+    try:
+        score = get_task(name).objective
+        ylabel = "accuracy" if score == "classification" else "R^2"
+    except KeyError:
+        ylabel = "score"
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation score")
+    ax.set_ylabel(f"{ylabel} (validation split, else training data)")
+    if ylabel == "accuracy" and ax.get_ylim()[1] > 1.0:
+        ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fname = f"{name}-curves.png"
     fig.savefig(out_dir / fname)

@@ -88,6 +88,7 @@ __all__ = [
     "model_name",
     "network_spec",
     "resolve_recipe",
+    "result_metrics",
     "score_name",
     "stored_recipe",
     "train",
@@ -539,7 +540,7 @@ def benchmark(
     bench_task = Task(
         name=task.name,
         data=_SplitLoader(split, recipe.train.eval_batch_size),
-        metrics=task.metrics,
+        metrics=result_metrics(task),
         postprocessors=posts,
         batch_dim=1,
         dataset_len=len(split),
@@ -618,6 +619,11 @@ def _diagnostics_series(history: History) -> list[dict[str, Any]]:
     ]
 
 
+def _has_validation(history: History | None) -> bool:
+    """Whether the run had a validation split (its epochs have validation scores)."""
+    return history is not None and any(e.val_score is not None for e in history.epochs)
+
+
 def _plot_curves(history: History, path: Path, score_name: str) -> Path:
     from eventbench.train.plots import plot_curves
 
@@ -667,6 +673,13 @@ def _diagnostics_table(history: History) -> list[str]:
     return rows
 
 
+def result_metrics(task: TaskSpec) -> tuple[str, ...]:
+    """The task's metrics in results and reports: its own, plus ``r2`` for every regression
+    task (the score training selects the best epoch by)."""
+    extra = ("r2",) if task.objective == "regression" and "r2" not in task.metrics else ()
+    return (*task.metrics, *extra)
+
+
 def score_name(task: TaskSpec) -> str:
     """``accuracy`` for classification, ``R^2`` for regression (the training score)."""
     return "accuracy" if task.objective == "classification" else "R^2"
@@ -687,7 +700,7 @@ def write_run_report(
     ``activity``, by default the run folder's :data:`ACTIVITY` when present) and
     ``tradeoff.png`` (the task's main metric vs synaptic operations, over every result of the
     task in the store). Plots are skipped with a note when matplotlib is missing."""
-    from eventbench.bench import ResultStore, plot_tradeoff, to_csv, to_markdown
+    from eventbench.bench import ResultStore, format_number, plot_tradeoff, to_csv, to_markdown
 
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# EventBench run: {task.name} / {result.model}", ""]
@@ -697,10 +710,20 @@ def write_run_report(
     lines.append(f"- tags: {', '.join(f'{k}={v}' for k, v in sorted(result.tags.items()))}")
     train_m = result.metrics.get("training")
     if isinstance(train_m, dict):
+        sel = "validation" if _has_validation(history) else "training (no validation split)"
         lines.append(
-            f"- training: {train_m['epochs']} epochs, {train_m['time_per_epoch_s']:.2f} s/epoch, "
-            f"peak memory {train_m['peak_memory_mb']:.0f} MiB, best validation "
-            f"{score_name(task)} {train_m['best_val_score']:.4f} (epoch {train_m['best_epoch']})"
+            f"- training: {train_m['epochs']} epochs, {format_number(train_m['time_per_epoch_s'])} "
+            f"s/epoch, peak memory {format_number(train_m['peak_memory_mb'])} MiB, best {sel} "
+            f"{score_name(task)} {format_number(train_m['best_val_score'])} (epoch "
+            f"{train_m['best_epoch']})"
+        )
+    scores = ", ".join(f"{k} {format_number(result.metric(k))}" for k in result_metrics(task))
+    lines.append(f"- test set: {scores}")
+    if task.objective == "regression":
+        lines.append(
+            "- R² definitions: r2 above is the benchmark's (mean over output x time-step "
+            "columns); the training score pools time steps (test: "
+            f"{format_number(result.metric('test_score'))})"
         )
     if history is not None and any(e.hidden for e in history.epochs):
         lines += ["", "## Training diagnostics", "", *_diagnostics_table(history)]
