@@ -697,6 +697,9 @@ def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
         ylabel = "accuracy" if score == "classification" else "R^2"
     except KeyError:
         ylabel = "score"
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{ylabel} (validation split, else training data)")
     if ylabel == "accuracy" and ax.get_ylim()[1] > 1.0:
@@ -705,7 +708,7 @@ def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fname = f"{name}-curves.png"
-    fig.savefig(out_dir / fname)
+    fig.savefig(out_dir / fname, bbox_inches="tight")
     plt.close(fig)
     return fname
 

@@ -175,6 +175,30 @@ def test_pareto_front() -> None:
     assert eb.pareto_front(pts) == [5, 1, 2]
 
 
+def test_tradeoff_plot_has_ac_and_mac_panels_and_the_legend_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    rs = [small_run("a", 4), small_run("b", 16)]
+    rs = [dataclasses.replace(r, metrics={**r.metrics, "accuracy": 1.0, "synaptic_operations":
+                                          {"effective_acs": 100.0 * (i + 1), "effective_macs": 50.0}})
+          for i, r in enumerate(rs)]
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to inspect it
+    eb.plot_tradeoff(rs, tmp_path / "t.png")
+    (fig,) = figures
+    ac, mac = fig.axes
+    assert ac.get_xlabel() == "effective synaptic ACs per sample"
+    assert mac.get_xlabel() == "effective synaptic MACs per sample"
+    assert ac.get_ylabel() == "accuracy" and ac.get_ylim()[1] == 1.0
+    legend = mac.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > mac.get_window_extent().x1  # right of the data
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert f"a ({rs[0].run_id[:8]})" in texts and any("MACs" in t for t in texts)
+
+
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_plots(tmp_path: Path, suffix: str) -> None:
     pytest.importorskip("matplotlib")
