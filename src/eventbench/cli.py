@@ -268,8 +268,27 @@ def _prepare(
     task = get_task(task_name)
     recipe = resolve_recipe(task, config, sets or (), stored=stored, **flags)
     torch.set_num_threads(max(1, recipe.train.threads))
-    data = task.load(recipe, data_dir)
+    data = _load_data(task, recipe, data_dir)
     return task, recipe, data
+
+
+def _load_data(task: Any, recipe: Any, data_dir: Path | None) -> Any:
+    """The task's data; a value error of the data code is reported with the data settings
+    that produced it (the user's names), not the loader's internal ones."""
+    from eventbench.data import DataFormatError
+    from eventbench.tasks import ConfigError
+
+    try:
+        return task.load(recipe, data_dir)
+    except (DataFormatError, ConfigError):
+        raise
+    except ValueError as exc:
+        d = recipe.data
+        raise ConfigError(
+            f"task {task.name!r} with data.dt_ms = {d.dt_ms:g}, data.duration_ms = "
+            f"{d.duration_ms:g} ({d.n_steps} steps): {' '.join(str(exc).split())} (data "
+            "settings are changed with --set data.NAME=VALUE)"
+        ) from exc
 
 
 def _console() -> Any:

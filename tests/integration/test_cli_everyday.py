@@ -178,3 +178,28 @@ def test_out_of_range_settings_name_the_users_flag(
     assert code == 1
     assert _one_line(err) == f"eventbench: error: {expected}"
     assert not (in_tmp / "bad").exists()
+
+
+def test_a_data_error_names_the_data_settings(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["train", "digits", "--set", "data.duration_ms=1", "--epochs", "1",
+                            "-o", "bad", "--quiet"], capsys)
+    assert code == 1
+    line = _one_line(err)
+    assert line.startswith("eventbench: error: task 'digits' with data.dt_ms = 1, "
+                           "data.duration_ms = 1 (1 steps): ")
+    assert line.endswith("(data settings are changed with --set data.NAME=VALUE)")
+    assert not (in_tmp / "bad").exists()
+
+
+def test_tasks_prints_whole_download_addresses_the_same_as_the_missing_file_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eventbench.data.shd import SHD
+
+    code, out, _ = run_cli(["tasks"], capsys)
+    assert code == 0
+    assert f"  shd: needs shd_train.h5 and shd_test.h5; get them from {SHD.url}" in out.splitlines()
+    assert "…" not in out
+    code, _, err = run_cli(["train", "shd", "--epochs", "1", "-o", "s"], capsys)
+    assert code == 1
+    assert f"get it from {SHD.url}" in _one_line(err)
