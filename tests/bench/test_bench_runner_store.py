@@ -135,7 +135,7 @@ def test_markdown_and_csv(tmp_path: Path) -> None:
     header, row_a = text.splitlines()[:2]
     cols = header.split(",")
     assert cols[:6] == ["run", "task", "model", "mode", "epochs", "execution_rate_hz"]
-    assert row_a.split(",")[:6] == [rs[0].run_id, "toy", "a", "exact", "", "50.0"]
+    assert row_a.split(",")[:6] == [rs[0].run_id, "toy", "a", "exact", "", "50"]
     dense = float(row_a.split(",")[cols.index("synaptic_operations.dense")])
     assert dense == rs[0].metric("synaptic_operations.dense") == (4 * 4 + 4 * 3)
 

@@ -104,6 +104,17 @@ def to_markdown(results: Sequence[RunResult], columns: Sequence[str] | None = No
     return "\n".join(lines) + "\n"
 
 
+def _csv_cell(c: float | str | None) -> str:
+    """Full precision; whole numbers without a decimal point (``3`` epochs, not ``3.0``)."""
+    if c is None:
+        return ""
+    if isinstance(c, str):
+        return c
+    if float(c).is_integer() and abs(c) < 1e15:
+        return str(int(c))
+    return repr(c)
+
+
 def to_csv(
     results: Sequence[RunResult],
     path: str | Path | None = None,
@@ -115,7 +126,7 @@ def to_csv(
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow(["" if c is None else (c if isinstance(c, str) else repr(c)) for c in row])
+        w.writerow([_csv_cell(c) for c in row])
     text = buf.getvalue()
     if path is not None:
         Path(path).write_text(text)
