@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -108,6 +108,122 @@ OutDirOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details (INFO level).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
+# ---- issue 12: device, resume / overwrite, version (shared by train, run, bench, compare)
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        envvar="EVENTBENCH_DEVICE",
+        help="Where the model, batches and metrics run: cpu, cuda, cuda:N or auto (CUDA when "
+        "one is visible, else cpu). Default: $EVENTBENCH_DEVICE, then auto.",
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted or finished run: --resume RUN_DIR, or --resume alone for "
+        "the latest run of the task (or of --out-dir). The recipe comes from the run's last.pt; "
+        "--epochs extends it.",
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace the run already in --out-dir (refused without it)."),
+]
+_RESUME_LATEST = "\0latest"  # what a bare --resume becomes (see _expand_bare_resume)
+
+
+def _device(text: str) -> Any:
+    from eventbench.train.device import resolve_device
+
+    return resolve_device(text)
+
+
+def _expand_bare_resume(args: list[str]) -> list[str]:
+    """Give a bare ``--resume`` (last, or followed by an option or a word that is no existing
+    folder) the value meaning "the latest run"."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a != "--resume":
+            continue
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if nxt is None or nxt.startswith("-") or not (Path(nxt).is_dir() or os.sep in nxt):
+            out.append(_RESUME_LATEST)
+    return out
+
+
+def _run_folder(
+    task: str, resume: str | None, out_dir: Path | None, overwrite: bool
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """The run folder to resume (and the recipe values stored in its last.pt), or ``(None,
+    None)`` for a new run; checks that a given --out-dir holds no run unless --overwrite."""
+    from eventbench.tasks.pipeline import stored_recipe
+    from eventbench.train.runs import RunFolderError, check_fresh_run_dir, latest_run
+
+    if resume is None:
+        if out_dir is not None:
+            check_fresh_run_dir(out_dir, overwrite)
+        return None, None
+    if overwrite:
+        raise RunFolderError("--resume and --overwrite exclude each other: continue the run or replace it")
+    if resume == _RESUME_LATEST:
+        run_dir = out_dir if out_dir is not None else latest_run(task)
+    else:
+        run_dir = Path(resume)
+        if out_dir is not None and out_dir.resolve() != run_dir.resolve():
+            raise RunFolderError(f"--resume {run_dir} and --out-dir {out_dir} name different folders; give one")
+    if not (run_dir / "last.pt").is_file():
+        raise RunFolderError(f"--resume {run_dir}: no last.pt there (not a run folder of 'eventbench train')")
+    ck_task, values = stored_recipe(run_dir / "last.pt")
+    if ck_task is not None and ck_task != task:
+        raise RunFolderError(f"--resume {run_dir}: that run is of task {ck_task!r}, not {task!r}")
+    return run_dir, values
+
+
+def _interrupted_exit(exc: Any, command: str, task: str, extra: list[str]) -> NoReturn:
+    """Print where the interrupted run's last.pt is and how to resume; exit 130 (SIGINT) or
+    143 (SIGTERM)."""
+    from eventbench.train.runs import resume_command
+
+    ck = exc.checkpoint
+    print(f"eventbench: {exc.reason or 'stop'}: training stopped in epoch {exc.epoch + 1} "
+          f"(that epoch is discarded); {exc.completed} finished epoch(s) saved in {ck}",
+          file=sys.stderr)
+    if ck is not None:
+        print(f"resume with: {resume_command(command, task, ck.parent, extra)}", file=sys.stderr)
+    raise typer.Exit(143 if exc.reason == "SIGTERM" else 130)
+
+
+def _pass_on(device: str, data_dir: Path | None, store: Path | None = None) -> list[str]:
+    """Options a resume command must repeat (the recipe itself is in last.pt); values that
+    came from the environment ($EVENTBENCH_DEVICE, ...) are left to it."""
+    env = os.environ.get
+    extra = [] if device in ("auto", env("EVENTBENCH_DEVICE")) else ["--device", device]
+    if data_dir is not None and str(data_dir) != env("EVENTBENCH_DATA"):
+        extra += ["--data-dir", str(data_dir)]
+    if store is not None and str(store) != env("EVENTBENCH_STORE"):
+        extra += ["--store", str(store)]
+    return extra
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from eventbench import __version__
+
+        print(f"eventbench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_version_callback, is_eager=True)] = False,
+) -> None:
+    pass  # the app's help text is Typer(help=...)
+
 
 def _setup(verbose: bool) -> None:
     logging.basicConfig(
@@ -126,7 +242,12 @@ def _store_path(store: Path | None) -> Path:
 
 def _default_run_dir(task: str, model: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("eventbench-results") / "runs" / f"{task}-{model}-{stamp}"
+    base = Path("eventbench-results") / "runs" / f"{task}-{model}-{stamp}"
+    path, n = base, 1
+    while path.exists():  # two runs started in the same second get their own folders
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _prepare(
@@ -147,8 +268,27 @@ def _prepare(
     task = get_task(task_name)
     recipe = resolve_recipe(task, config, sets or (), stored=stored, **flags)
     torch.set_num_threads(max(1, recipe.train.threads))
-    data = task.load(recipe, data_dir)
+    data = _load_data(task, recipe, data_dir)
     return task, recipe, data
+
+
+def _load_data(task: Any, recipe: Any, data_dir: Path | None) -> Any:
+    """The task's data; a value error of the data code is reported with the data settings
+    that produced it (the user's names), not the loader's internal ones."""
+    from eventbench.data import DataFormatError
+    from eventbench.tasks import ConfigError
+
+    try:
+        return task.load(recipe, data_dir)
+    except (DataFormatError, ConfigError):
+        raise
+    except ValueError as exc:
+        d = recipe.data
+        raise ConfigError(
+            f"task {task.name!r} with data.dt_ms = {d.dt_ms:g}, data.duration_ms = "
+            f"{d.duration_ms:g} ({d.n_steps} steps): {' '.join(str(exc).split())} (data "
+            "settings are changed with --set data.NAME=VALUE)"
+        ) from exc
 
 
 def _console() -> Any:
@@ -158,28 +298,33 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True, width=width)
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "n/a"
-    if abs(v) >= 1e4:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}f}"
+def _fmt(v: float | None) -> str:
+    from eventbench.bench import format_number
+
+    return format_number(v)
 
 
 def _train_run(
-    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool
+    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool,
+    device: Any = None, stop: Any = None,
 ) -> tuple[Any, Any]:
     from eventbench.tasks.pipeline import score_name, train
     from eventbench.train.callbacks import Callback, LogCallback, RichProgress
+    from eventbench.train.runs import stop_on_signals
 
     if resume and not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(run_dir / 'last.pt')!r} to resume from")
     name = "acc" if score_name(task) == "accuracy" else "R2"
-    if quiet or not sys.stderr.isatty():
-        cbs: list[Callback] = [LogCallback()]
-        return train(task, recipe, data, run_dir, resume=resume, callbacks=cbs)
-    with RichProgress(score_name=name) as bar:
-        return train(task, recipe, data, run_dir, resume=resume, callbacks=[bar])
+    from eventbench.train.loop import StopRequest
+
+    with stop_on_signals(stop if stop is not None else StopRequest()) as req:
+        if quiet or not sys.stderr.isatty():
+            cbs: list[Callback] = [LogCallback()]
+            return train(task, recipe, data, run_dir, resume=resume, callbacks=cbs,
+                         device=device, stop=req)
+        with RichProgress(score_name=name) as bar:
+            return train(task, recipe, data, run_dir, resume=resume, callbacks=[bar],
+                         device=device, stop=req)
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -194,7 +339,7 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
 
     table = Table(title="EventBench tasks", show_lines=False)
     for col in ("task", "description", "data", "default recipe"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for t in TASKS.values():
         av = t.availability(data_dir)
         r = t.recipe
@@ -203,8 +348,17 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
             f"{r.train.loss}/{r.network.readout}, {r.train.epochs} ep"
         )
         mark = "[green]yes[/green]" if av.available else "[red]no[/red]"
-        table.add_row(t.name, t.summary, f"{mark}: {av.note}", recipe)
-    _console().print(table)
+        note = f"{av.note.split('; get ')[0]} (address below)" if "http" in av.note else av.note
+        table.add_row(t.name, t.summary, f"{mark}: {note}", recipe)
+    c = _console()
+    c.print(table)
+    # notes with download addresses again in full, one line each (a table cell may wrap them)
+    missing = [(t.name, t.availability(data_dir).note) for t in TASKS.values()]
+    missing = [(n, note) for n, note in missing if "http" in note]
+    if missing:
+        c.print("\nwhere to get the data:")
+        for name, note in missing:
+            c.print(f"  {name}: {note}", markup=False, overflow="ignore", crop=False)
 
 
 @app.command("train")
@@ -217,25 +371,36 @@ def train_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt after an interruption.")] = False,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt)."""
+    """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt).
+
+    Ctrl-C (SIGINT) or SIGTERM stops at the next minibatch and prints the resume command."""
+    from eventbench.tasks import get_task
     from eventbench.tasks.pipeline import model_name, score_name
-    from eventbench.train.loop import evaluate
+    from eventbench.train.loop import TrainingInterrupted, evaluate
 
     _setup(verbose)
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
-    run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+    dev = _device(device)
+    resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+                               loss=loss, epochs=epochs, seed=seed)
+    run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
+    try:
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+    except TrainingInterrupted as exc:
+        _interrupted_exit(exc, "train", t.name, _pass_on(device, data_dir))
     ev = evaluate(built.learner, data.test, recipe.train.eval_batch_size)
     c = _console()
     best = "n/a" if history.best_score is None else f"{history.best_score:.4f}"
+    sel = "best validation" if data.val is not None else "best training"
     c.print(
-        f"{t.name} / {model_name(recipe)}: best validation {score_name(t)} {best} "
+        f"{t.name} / {model_name(recipe)}: {sel} {score_name(t)} {best} "
         f"(epoch {'n/a' if history.best_epoch is None else history.best_epoch + 1}), "
         f"test {score_name(t)} {ev.score:.4f}"
     )
@@ -249,6 +414,7 @@ def bench_cmd(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="exact (corrected definitions) or neurobench (NeuroBench 2.3.0 numbers).")] = "exact",
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
@@ -256,36 +422,47 @@ def bench_cmd(
     nir_spike_dt_ms: Annotated[float | None, typer.Option("--nir-spike-dt-ms", help="The graph's spikes are the value 1 for one step of this many ms (snnTorch 1.0 graphs: 0.1); default: NIR's Dirac spikes.", show_default=False)] = None,
 ) -> None:
     """Benchmark a trained checkpoint (or a NIR graph) on the task's test split and store the result."""
-    from eventbench.bench import to_markdown
+    import time
+
     from eventbench.tasks import get_task
-    from eventbench.tasks.pipeline import benchmark, load_trained, stored_recipe
+    from eventbench.tasks.pipeline import benchmark, load_trained, score_name, stored_recipe
+    from eventbench.train.checkpoint import CheckpointMismatchError
 
     _setup(verbose)
+    t0 = time.perf_counter()
+    dev = _device(device)
     t = get_task(task)
     if (checkpoint is None) == (nir_file is None):
         raise typer.BadParameter("give exactly one of --checkpoint and --nir")
     if nir_file is not None:
-        _bench_nir(t.name, nir_file, nir_spike_dt_ms, config, set_, mode, store, data_dir)
+        _bench_nir(t.name, nir_file, nir_spike_dt_ms, config, set_, mode, store, data_dir, t0)
         return
     assert checkpoint is not None
     ck_task, values = stored_recipe(checkpoint)
-    stored = values if ck_task == t.name else None
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored)
-    built = load_trained(recipe, data, checkpoint)
+    if ck_task is not None and ck_task != t.name:
+        raise CheckpointMismatchError(
+            f"checkpoint {str(checkpoint)!r} was trained on task {ck_task!r}, not {t.name!r}; "
+            f"use: eventbench bench {ck_task} --checkpoint {checkpoint}"
+        )
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=values or None)
+    built = load_trained(recipe, data, checkpoint, dev)
     result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
                        tags={"checkpoint": str(checkpoint)})
-    _console().print(to_markdown([result]), markup=False)
-    _console().print(f"stored as run {result.run_id} in {_store_path(store)}")
+    c = _console()
+    _print_summary(c, t, result, score_name(t), time.perf_counter() - t0)
+    c.print(f"stored as run {result.run_id} in {_store_path(store)}")
 
 
 # ------------------------------------------------------------------------- NIR (eventbench.nir)
 
 
 def _bench_nir(task: str, path: Path, spike_dt_ms: float | None, config: Path | None,
-               sets: list[str] | None, mode: str, store: Path | None, data_dir: Path | None) -> None:
+               sets: list[str] | None, mode: str, store: Path | None, data_dir: Path | None,
+               t0: float) -> None:
     """``bench TASK --nir FILE``: the graph on the task's grid, the recipe's readout and loss."""
-    from eventbench.bench import to_markdown
-    from eventbench.tasks.pipeline import benchmark, load_nir
+    import time
+
+    from eventbench.tasks.pipeline import benchmark, load_nir, score_name
 
     t, recipe, data = _prepare(task, config, sets, data_dir)
     try:
@@ -295,8 +472,9 @@ def _bench_nir(task: str, path: Path, spike_dt_ms: float | None, config: Path | 
         raise ValueError(str(exc)) from exc
     result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
                        tags={"nir": str(path)}, name=f"nir-{path.stem}")
-    _console().print(to_markdown([result]), markup=False)
-    _console().print(f"stored as run {result.run_id} in {_store_path(store)}")
+    c = _console()
+    _print_summary(c, t, result, score_name(t), time.perf_counter() - t0)
+    c.print(f"stored as run {result.run_id} in {_store_path(store)}")
 
 
 @app.command("export")
@@ -335,28 +513,39 @@ def run_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue training from OUT_DIR/last.pt.")] = False,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang')."""
+    """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang').
+
+    Ctrl-C (SIGINT) or SIGTERM stops at the next minibatch and prints the resume command."""
     import time
 
+    from eventbench.tasks import get_task
     from eventbench.tasks.pipeline import benchmark, model_name, score_name, write_run_report
+    from eventbench.train.loop import TrainingInterrupted
 
     _setup(verbose)
     t0 = time.perf_counter()
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
-    run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
+    dev = _device(device)
+    resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
+    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+                               loss=loss, epochs=epochs, seed=seed)
+    run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
     c = _console()
     c.print(f"[bold]{t.name}[/bold]: training {model_name(recipe)} "
             f"({recipe.train.epochs if recipe.train.method != 'ann' else recipe.baseline.epochs} "
-            f"epochs) -> {run_dir}")
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+            f"epochs, {dev}) -> {run_dir}")
+    try:
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+    except TrainingInterrupted as exc:
+        _interrupted_exit(exc, "run", t.name, _pass_on(device, data_dir, store))
     store_path = _store_path(store)
     result = benchmark(t, recipe, data, built, store=store_path, history=history,
                        tags={"run_dir": str(run_dir)})
@@ -372,19 +561,22 @@ def run_cmd(
 def _print_summary(c: Any, task: Any, result: Any, score: str, wall: float) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{task.name} / {result.model}: test set")
+    from eventbench.tasks.pipeline import result_metrics
+
+    table = Table(title=f"{task.name} / {result.model}: test set (run {result.run_id[:8]})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in task.metrics:
+    for key in result_metrics(task):
         table.add_row(key, _fmt(result.metric(key)))
     rows = [
         ("synaptic ops / sample (effective)", _ops(result)),
         ("activation sparsity", _fmt(result.metric("activation_sparsity"))),
-        ("parameters", _fmt(result.metric("parameter_count"), 0)),
-        ("footprint (bytes)", _fmt(result.metric("footprint"), 0)),
-        ("training s / epoch", _fmt(result.metric("training.time_per_epoch_s"), 2)),
-        ("peak memory (MiB)", _fmt(result.metric("training.peak_memory_mb"), 0)),
-        ("wall time (s)", f"{wall:.0f}"),
+        ("parameters", _fmt(result.metric("parameter_count"))),
+        ("footprint (bytes)", _fmt(result.metric("footprint"))),
+        ("training epochs", _fmt(result.metric("training.epochs"))),
+        ("training s / epoch", _fmt(result.metric("training.time_per_epoch_s"))),
+        ("peak memory (MiB)", _fmt(result.metric("training.peak_memory_mb"))),
+        ("wall time (s)", _fmt(wall)),
     ]
     for k, v in rows:
         table.add_row(k, v)
@@ -408,6 +600,8 @@ def compare_cmd(
     epochs: EpochsOpt = None,
     seed: SeedOpt = None,
     out_dir: OutDirOpt = None,
+    overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "auto",
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
@@ -424,6 +618,7 @@ def compare_cmd(
     bad = [m for m in wanted if m not in ("eventprop", "bptt", "ann")]
     if bad or not wanted:
         raise ValueError(f"--methods: unknown method(s) {', '.join(bad) or '(none)'}; use eventprop, bptt, ann")
+    _device(device)  # fail before the first method trains
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = out_dir if out_dir is not None else Path("eventbench-results") / "runs" / f"{t.name}-compare-{stamp}"
     base.mkdir(parents=True, exist_ok=True)
@@ -447,6 +642,7 @@ def compare_cmd(
             cmd += ["--data-dir", str(data_dir)]
         if verbose:
             cmd.append("--verbose")
+        cmd += ["--device", device] + (["--overwrite"] if overwrite else [])
         c.print(f"[bold]compare {t.name}[/bold]: running {m} ...")
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, env=os.environ.copy())
         if proc.returncode != 0:
@@ -477,11 +673,11 @@ def _compare_table(task: Any, results: list[Any]) -> str:
             _fmt(r.metric(key)),
             f"{acs + macs:,.0f} ({acs:,.0f} + {macs:,.0f})",
             _fmt(r.metric("activation_sparsity")),
-            _fmt(r.metric("parameter_count"), 0),
-            _fmt(r.metric("footprint"), 0),
-            _fmt(r.metric("training.time_per_epoch_s"), 2),
-            _fmt(r.metric("training.epochs"), 0),
-            _fmt(r.metric("training.peak_memory_mb"), 0),
+            _fmt(r.metric("parameter_count")),
+            _fmt(r.metric("footprint")),
+            _fmt(r.metric("training.time_per_epoch_s")),
+            _fmt(r.metric("training.epochs")),
+            _fmt(r.metric("training.peak_memory_mb")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -548,15 +744,19 @@ def report_cmd(
 
 
 def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
-    """Validation curves of every result that has a run folder with history.json."""
+    """Score curves (validation, or training without a validation split, as labelled) of every
+    result that has a run folder with history.json."""
+    from eventbench.tasks import get_task
+
     series = []
     for r in results:
         run_dir = r.tags.get("run_dir")
         if not run_dir or not (Path(run_dir) / "history.json").is_file():
             continue
         h = json.loads((Path(run_dir) / "history.json").read_text())
-        ys = [e["val_score"] if e["val_score"] is not None else e["train_score"] for e in h["epochs"]]
-        series.append((f"{r.model} ({r.run_id[:6]})", ys))
+        val = any(e["val_score"] is not None for e in h["epochs"])
+        ys = [e["val_score" if val else "train_score"] for e in h["epochs"]]
+        series.append((f"{r.model} ({r.run_id[:8]}, {'validation' if val else 'training'})", ys))
     if not series:
         return None
     try:
@@ -566,16 +766,26 @@ def _curves_for(results: list[Any], out_dir: Path, name: str) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for label, ys in series:
         ax.plot(range(1, len(ys) + 1), ys, label=label)
+    try:
+        score = get_task(name).objective
+        ylabel = "accuracy" if score == "classification" else "R^2"
+    except KeyError:
+        ylabel = "score"
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation score")
+    ax.set_ylabel(f"{ylabel} (validation split, else training data)")
+    if ylabel == "accuracy" and ax.get_ylim()[1] > 1.0:
+        ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fname = f"{name}-curves.png"
-    fig.savefig(out_dir / fname)
+    fig.savefig(out_dir / fname, bbox_inches="tight")
     plt.close(fig)
     return fname
 
@@ -713,7 +923,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point (``eventbench``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    args = _expand_bare_resume([a for a in args if a != "--debug"])
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="eventbench", standalone_mode=False)

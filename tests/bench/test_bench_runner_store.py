@@ -128,14 +128,36 @@ def test_markdown_and_csv(tmp_path: Path) -> None:
     rs = [small_run("a", 4), small_run("b", 16)]
     md = eb.to_markdown(rs)
     lines = md.splitlines()
-    assert lines[0].startswith("| task | model | mode | execution_rate_hz | accuracy")
-    assert lines[2].startswith("| toy | a | exact | 50 |")
+    assert lines[0].startswith("| run | task | model | mode | epochs | accuracy")
+    assert lines[2].startswith(f"| {rs[0].run_id[:8]} | toy | a | exact | n/a |")
     text = eb.to_csv(rs, tmp_path / "r.csv")
     assert (tmp_path / "r.csv").read_text() == text
     header, row_a = text.splitlines()[:2]
     cols = header.split(",")
+    assert cols[:6] == ["run", "task", "model", "mode", "epochs", "execution_rate_hz"]
+    assert row_a.split(",")[:6] == [rs[0].run_id, "toy", "a", "exact", "", "50"]
     dense = float(row_a.split(",")[cols.index("synaptic_operations.dense")])
     assert dense == rs[0].metric("synaptic_operations.dense") == (4 * 4 + 4 * 3)
+
+
+def test_one_number_format() -> None:
+    values = (47360, 9472.0, 1558.894, 74490.0, 0.963812, 12.3, 0.0, 7.4e-05, -3.25, None)
+    assert [eb.format_number(v) for v in values] == [
+        "47,360", "9,472", "1,559", "74,490", "0.9638", "12.30", "0", "7.400e-05", "-3.250", "n/a",
+    ]
+
+
+def test_regression_metrics_and_run_ids_in_the_tables() -> None:
+    rs = [small_run("a", 4), small_run("a", 4)]
+    rs = [dataclasses.replace(r, metrics={**r.metrics, "smape": 12.5, "mse": 0.25, "r2": 0.75,
+                                          "training": {"epochs": 7}}) for r in rs]
+    md = eb.to_markdown(rs)
+    header, _, row1, row2 = md.splitlines()[:4]
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    assert cols[:9] == ["run", "task", "model", "mode", "epochs", "accuracy", "smape", "mse", "r2"]
+    assert row1 != row2  # identical runs stay distinguishable by their id
+    cells = [c.strip() for c in row1.strip("|").split("|")]
+    assert cells[4:9] == ["7", cells[5], "12.50", "0.2500", "0.7500"]
 
 
 def test_markdown_lists_unsupported() -> None:
@@ -144,11 +166,37 @@ def test_markdown_lists_unsupported() -> None:
         r = eb.run(eb.Task("t", dl, metrics=("mse",)), nn.Linear(3, 2), metrics=["mse", "activation_sparsity"])
     md = eb.to_markdown([r], columns=["mse", "activation_sparsity"])
     assert "| n/a |" in md and "Not measured:" in md
+    assert "activation_sparsity: activation_sparsity" not in md
+    assert "): activation_sparsity: no activation module found" in md
 
 
 def test_pareto_front() -> None:
     pts = [(10.0, 0.5), (5.0, 0.6), (20.0, 0.9), (30.0, 0.85), (5.0, 0.4), (1.0, 0.1)]
     assert eb.pareto_front(pts) == [5, 1, 2]
+
+
+def test_tradeoff_plot_has_ac_and_mac_panels_and_the_legend_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    rs = [small_run("a", 4), small_run("b", 16)]
+    rs = [dataclasses.replace(r, metrics={**r.metrics, "accuracy": 1.0, "synaptic_operations":
+                                          {"effective_acs": 100.0 * (i + 1), "effective_macs": 50.0}})
+          for i, r in enumerate(rs)]
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to inspect it
+    eb.plot_tradeoff(rs, tmp_path / "t.png")
+    (fig,) = figures
+    ac, mac = fig.axes
+    assert ac.get_xlabel() == "effective synaptic ACs per sample"
+    assert mac.get_xlabel() == "effective synaptic MACs per sample"
+    assert ac.get_ylabel() == "accuracy" and ac.get_ylim()[1] == 1.0
+    legend = mac.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > mac.get_window_extent().x1  # right of the data
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert f"a ({rs[0].run_id[:8]})" in texts and any("MACs" in t for t in texts)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])

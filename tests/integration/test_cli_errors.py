@@ -80,7 +80,10 @@ def test_checkpoint_of_another_network(in_tmp: Path, capsys: pytest.CaptureFixtu
     )
     code, _, err = run_cli(["bench", "digits", "--checkpoint", "t/best.pt"], capsys)
     assert code == 1
-    assert "another network: spec.hidden[0].size = 16 in the checkpoint, 128 in" in _one_line(err)
+    assert _one_line(err) == (
+        "eventbench: error: checkpoint 't/best.pt' was trained on task 'yinyang', not 'digits'; "
+        "use: eventbench bench yinyang --checkpoint t/best.pt"
+    )
     code, _, err = run_cli(["bench", "yinyang", "--checkpoint", "t/nothing.pt"], capsys)
     assert code == 1
     assert _one_line(err) == "eventbench: error: checkpoint 't/nothing.pt' does not exist"

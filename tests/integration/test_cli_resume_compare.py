@@ -67,7 +67,7 @@ def test_kill_mid_epoch_then_resume_loses_at_most_that_epoch(
 def test_resume_without_a_checkpoint_is_an_error(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["train", "yinyang", "-o", "nothing", "--resume"], capsys)
     assert code == 1
-    assert "no checkpoint 'nothing/last.pt' to resume from" in err
+    assert "--resume nothing: no last.pt there (not a run folder of 'eventbench train')" in err
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,9 @@ def test_train_then_bench_checkpoint_and_report(in_tmp: Path, capsys: pytest.Cap
     )
     assert code == 0, err
     (r,) = ResultStore(store).list()
+    # the same summary table as 'run', not a raw Markdown table
+    assert f"yinyang / snn-bptt: test set (run {r.run_id[:8]})" in out
+    assert "│ accuracy " in out and "│ parameters " in out and "|---|" not in out
     assert r.model == "snn-bptt"  # the recipe (method, sizes, grid) came from the checkpoint
     assert r.samples == 100 and r.tags["checkpoint"] == "t1/best.pt"
     assert r.metric("parameter_count") == 5 * 16 + 16 * 3

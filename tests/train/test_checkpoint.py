@@ -62,14 +62,47 @@ def test_first_difference_reports_lengths_and_keys() -> None:
     assert first_difference({"a": 1}, {"b": 1}) == "a present in only one of them"
 
 
-def test_unreadable_and_foreign_files(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="does not exist"):
-        load_checkpoint(tmp_path / "missing.pt")
-    junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot be read"):
-        load_checkpoint(junk)
-    foreign = tmp_path / "foreign.pt"
-    torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(CheckpointError, match="not an EventBench checkpoint"):
-        load_checkpoint(foreign)
+class _Thing:
+    """A Python object a safe loader must refuse."""
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("missing", "does not exist"),
+        ("folder", "is a folder, not a file; pass a file in it such as"),
+        ("text", "is not an EventBench checkpoint: it is not a file written by torch.save"),
+        ("random", "is not an EventBench checkpoint: it is not a file written by torch.save"),
+        ("truncated", "is not an EventBench checkpoint: it is not a file written by torch.save"),
+        ("object", "is not an EventBench checkpoint: it holds Python objects other than tensors"),
+        ("list", "is not an EventBench checkpoint: it holds a list, not a checkpoint dictionary"),
+        ("foreign", "is not an EventBench checkpoint: no 'checkpoint_version' field"),
+        ("future", "checkpoint_version = 99, this eventbench reads version 1"),
+    ],
+)
+def test_every_foreign_file_gets_one_line_naming_it(tmp_path: Path, kind: str, expected: str) -> None:
+    path = tmp_path / f"{kind}.pt"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")  # like /etc/passwd
+    elif kind == "random":
+        path.write_bytes(bytes(range(256)) * 16)
+    elif kind == "truncated":
+        torch.save({"checkpoint_version": 1, "w": torch.zeros(100)}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif kind == "object":
+        torch.save({"checkpoint_version": 1, "x": _Thing()}, path)
+    elif kind == "list":
+        torch.save([1, 2], path)
+    elif kind == "foreign":
+        torch.save({"weights": torch.zeros(2)}, path)
+    elif kind == "future":
+        torch.save({"checkpoint_version": 99}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert expected in msg
+    assert repr(str(path)) in msg or str(path) in msg
+    assert "\n" not in msg
+    assert "weights_only" not in msg and "trust" not in msg  # never suggests unsafe loading

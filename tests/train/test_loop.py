@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from eventbench.train import (
 from eventbench.train.callbacks import BatchProgress
 from eventbench.train.checkpoint import CheckpointMismatchError, describe
 from eventbench.train.data import SPARSE_MIN_BINS, BinnedSplit
+from eventbench.train.loop import StopRequest, TrainingInterrupted
 
 T_STEPS = 20
 
@@ -121,6 +123,42 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> N
     assert resumed.epochs[2].hidden[0].spikes_created is not None
     assert [e.hidden for e in resumed.epochs] == [e.hidden for e in ref.epochs]
     assert [e.grad_norm for e in resumed.epochs] == [e.grad_norm for e in ref.epochs]
+
+
+class _RequestStop(Callback):
+    """Sets a stop request (as the CLI's signal handler does) after a given batch."""
+
+    def __init__(self, stop: StopRequest, epoch: int, batch: int) -> None:
+        self.stop, self.epoch, self.batch = stop, epoch, batch
+
+    def on_batch_end(self, p: BatchProgress) -> None:
+        if (p.epoch, p.batch) == (self.epoch, self.batch):
+            self.stop.set("SIGINT")
+
+
+@pytest.mark.parametrize("epoch", [0, 1])
+def test_stop_request_ends_at_a_batch_boundary_and_resumes_exactly(tmp_path: Path, epoch: int) -> None:
+    train, val = _toy(96, 0), _toy(32, 1)
+    cfg = replace(CFG, epochs=2)
+    net_ref = _snn()
+    ref = fit(SNNLearner(net_ref, CrossEntropy()), train, val, cfg,
+              model_description=_desc(net_ref), run_dir=tmp_path / "ref")
+    net = _snn()
+    stop = StopRequest()
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(SNNLearner(net, CrossEntropy()), train, val, cfg, model_description=_desc(net),
+            run_dir=tmp_path / "run", callbacks=[_RequestStop(stop, epoch, 1)], stop=stop)
+    exc = info.value
+    assert (exc.epoch, exc.batch, exc.completed, exc.reason) == (epoch, 2, epoch, "SIGINT")
+    assert exc.checkpoint == tmp_path / "run" / "last.pt"
+    # last.pt holds the state before the cut epoch (for epoch 0: the initial state)
+    assert load_checkpoint(exc.checkpoint)["next_epoch"] == epoch
+    fresh = _snn(seed=99)
+    resumed = fit(SNNLearner(fresh, CrossEntropy()), train, val, cfg,
+                  model_description=_desc(fresh), run_dir=tmp_path / "run", resume=True)
+    for pa, pb in zip(net_ref.parameters(), fresh.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert [e.train_loss for e in resumed.epochs] == [e.train_loss for e in ref.epochs]
 
 
 def test_resume_into_another_network_is_refused(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from eventbench.bench.models import CountSession, ModelAdapter, SNNTorchModel, T
 from eventbench.bench.modes import MODE_DIFFERENCES, render_differences
 from eventbench.bench.native import NativeSNNModel
 from eventbench.bench.report import (
+    format_number,
     pareto_front,
     plot_accuracy_vs_footprint,
     plot_tradeoff,
@@ -65,6 +66,7 @@ __all__ = [
     "choose_max_count",
     "connection_sparsity",
     "footprint",
+    "format_number",
     "parameter_count",
     "pareto_front",
     "plot_accuracy_vs_footprint",

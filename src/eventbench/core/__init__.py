@@ -10,6 +10,7 @@ from eventbench.core.network import (
     NetworkSpec,
     NetworkTensors,
     Normal,
+    SilentLayerWarning,
     SNNOutput,
 )
 from eventbench.core.params import LIFParams, StepCoeffs, discretise
@@ -28,6 +29,7 @@ __all__ = [
     "Normal",
     "RateRegulariser",
     "SNNOutput",
+    "SilentLayerWarning",
     "SpikeRecord",
     "StepCoeffs",
     "SurrogateBPTT",

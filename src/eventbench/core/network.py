@@ -8,6 +8,7 @@ switching methods is one argument.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
@@ -408,7 +409,10 @@ class SNN(nn.Module):
         dense or sparse COO: the CPU kernels of EventProp read a sparse input's events directly
         (no pass over ``T x B x n_inputs`` bins); the other paths expand it."""
         check_input(x, self.spec, self.readout_layer.w.dtype)
-        return self.method.run(self.tensors(), self.readout, x)
+        out: SNNOutput = self.method.run(self.tensors(), self.readout, x)
+        if self.training and torch.is_grad_enabled():
+            warn_silent_layers(out.spikes[: len(self.spec.hidden)], self.spec)
+        return out
 
     @torch.no_grad()
     def apply_masks(self) -> None:
@@ -419,6 +423,26 @@ class SNN(nn.Module):
             if layer.w_rec is not None and layer.mask_rec is not None:
                 layer.w_rec.mul_(layer.mask_rec)
         self.readout_layer.w.mul_(self.readout_layer.mask)
+
+
+class SilentLayerWarning(UserWarning):
+    """A hidden layer fired no spike in a training batch: every gradient below it is zero."""
+
+
+def warn_silent_layers(records: tuple[SpikeRecord, ...], spec: NetworkSpec) -> None:
+    """Warn (:class:`SilentLayerWarning`) for each hidden layer whose record holds no spike:
+    with ``S_l = 0`` the adjoint jumps of layer ``l`` vanish and so do the gradients of its
+    input weights and of every layer below it."""
+    for i, rec in enumerate(records):
+        if rec.n_spikes == 0:
+            warnings.warn(
+                f"hidden layer {i}: none of its {rec.n_neurons} neurons fired in this batch of "
+                f"{rec.batch_size} sample(s) ({spec.n_steps} steps); its input weights get zero "
+                "gradients. Raise the input weights, e.g. LayerSpec(..., init_ff=Normal(mean, "
+                "std)) with a positive mean, or the input rate",
+                SilentLayerWarning,
+                stacklevel=3,
+            )
 
 
 def check_input(x: Tensor, spec: NetworkSpec, dtype: torch.dtype) -> None:

@@ -78,9 +78,10 @@ from eventbench.train.checkpoint import (
     load_checkpoint,
 )
 from eventbench.train.data import Split
+from eventbench.train.device import module_device
 from eventbench.train.diagnostics import LOW_RATE_HZ, SILENT_FRACTION, is_silent
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner
-from eventbench.train.loop import BEST, History, TrainConfig, evaluate, fit
+from eventbench.train.loop import BEST, History, StopRequest, TrainConfig, evaluate, fit
 from eventbench.train.schedules import LRSchedule
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "model_name",
     "network_spec",
     "resolve_recipe",
+    "result_metrics",
     "score_name",
     "stored_recipe",
     "train",
@@ -131,13 +133,17 @@ def resolve_recipe(
     file, ``--set section.name=value`` assignments and explicit flags (``method``, ``loss``,
     ``epochs``, ``seed``; ``None`` values are ignored)."""
     recipe = task.recipe
+    names: dict[str, str] = {}  # setting -> how the user set it, for error messages
     if stored:
         recipe = apply_overrides(recipe, stored, source="checkpoint recipe")
     if config_file is not None:
-        recipe = apply_overrides(recipe, load_toml(config_file), source=str(config_file))
+        values = load_toml(config_file)
+        recipe = apply_overrides(recipe, values, source=str(config_file))
+        names.update({k: f"{config_file}: {k}" for k in flatten_keys(values)})
     if assignments:
         pairs = dict(parse_assignment(a) for a in assignments)
         recipe = apply_overrides(recipe, pairs, source="--set", from_text=True)
+        names.update({k: f"--set {k}" for k in pairs})
     mapping = {"method": "train.method", "loss": "train.loss", "epochs": "train.epochs",
                "seed": "train.seed"}
     explicit = {mapping[k]: v for k, v in flags.items() if v is not None and k in mapping}
@@ -150,7 +156,60 @@ def resolve_recipe(
         recipe = dataclasses.replace(
             recipe, baseline=dataclasses.replace(recipe.baseline, epochs=flags["epochs"])
         )
+    names.update({v: f"--{k}" for k, v in mapping.items() if k in flags and flags[k] is not None})
+    if "train.epochs" in names:
+        names["baseline.epochs"] = names["train.epochs"]
+    check_recipe(recipe, names)
     return recipe
+
+
+def flatten_keys(values: dict[str, Any]) -> list[str]:
+    """Dotted keys of a TOML table ``{section: {name: value}}`` or of dotted pairs."""
+    out = []
+    for k, v in values.items():
+        out += [f"{k}.{n}" for n in v] if isinstance(v, dict) else [k]
+    return out
+
+
+def recipe_problems(recipe: Recipe) -> list[tuple[str, str]]:
+    """``(setting, what is wrong)`` for each value of the recipe outside its range (checked
+    before any data is loaded or model built)."""
+    d, t, b = recipe.data, recipe.train, recipe.baseline
+    bad: list[tuple[str, str]] = []
+
+    def need(ok: bool, key: str, value: Any, rule: str) -> None:
+        if not ok:
+            bad.append((key, f"{value!r}: {rule}"))
+
+    need(math.isfinite(d.dt_ms) and d.dt_ms > 0, "data.dt_ms", d.dt_ms, "the time step must be > 0 ms")
+    need(math.isfinite(d.duration_ms) and d.duration_ms >= d.dt_ms, "data.duration_ms",
+         d.duration_ms, f"the trial must last at least one step (data.dt_ms = {d.dt_ms})")
+    for key, v in (("data.max_train", d.max_train), ("data.max_eval", d.max_eval)):
+        need(v is None or v >= 1, key, v, "needs at least 1 sample")
+    need(t.epochs >= 1, "train.epochs", t.epochs, "needs at least 1 epoch")
+    need(b.epochs >= 1, "baseline.epochs", b.epochs, "needs at least 1 epoch")
+    for key, v in (("train.batch_size", t.batch_size), ("train.eval_batch_size", t.eval_batch_size),
+                   ("baseline.batch_size", b.batch_size)):
+        need(v >= 1, key, v, "needs at least 1 sample per batch")
+    for key, f in (("train.lr", t.lr), ("baseline.lr", b.lr)):
+        need(math.isfinite(f) and f > 0, key, f, "the learning rate must be > 0")
+    need(0.0 <= t.input_drop < 1.0, "train.input_drop", t.input_drop, "must be in [0, 1)")
+    need(all(h >= 1 for h in recipe.network.hidden), "network.hidden", list(recipe.network.hidden),
+         "every hidden layer needs at least 1 neuron")
+    return bad
+
+
+def check_recipe(recipe: Recipe, names: dict[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` for the first out-of-range value, naming it as the user set
+    it (``names``: setting -> flag, e.g. ``{"train.epochs": "--epochs"}``; others are named
+    ``--set <setting>``)."""
+    names = names or {}
+    problems = recipe_problems(recipe)
+    if not problems:
+        return
+    ordered = sorted(problems, key=lambda p: p[0] not in names)  # the user's own settings first
+    key, what = ordered[0]
+    raise ConfigError(f"{names.get(key, '--set ' + key)} = {what}")
 
 
 def _readout_for(recipe: Recipe) -> Readout:
@@ -252,8 +311,17 @@ class Built:
         return self.learner.module
 
 
-def build(recipe: Recipe, data: TaskData) -> Built:
-    """Build the recipe's model for ``data`` (weights seeded by ``train.seed``)."""
+def build(recipe: Recipe, data: TaskData, device: torch.device | str | None = None) -> Built:
+    """Build the recipe's model for ``data`` (weights seeded by ``train.seed``, drawn on the
+    CPU so that a seed gives the same network on every device) and move it to ``device``
+    (``None``: stay on the CPU)."""
+    built = _build_cpu(recipe, data)
+    if device is not None:
+        built.module.to(device)
+    return built
+
+
+def _build_cpu(recipe: Recipe, data: TaskData) -> Built:
     t = recipe.train
     if t.method == "ann":
         b = recipe.baseline
@@ -356,16 +424,23 @@ def train(
     *,
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
+    device: torch.device | str | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[Built, History]:
-    """Train the recipe's model, writing ``recipe.toml``, ``last.pt``, ``best.pt`` and
-    ``history.json`` in ``run_dir``, and for a spiking network :data:`ACTIVITY` (its hidden
-    activity on the first test samples, for the report); the returned model holds the *best*
-    weights."""
+    """Train the recipe's model on ``device`` (``None``: the CPU), writing ``recipe.toml``,
+    ``last.pt``, ``best.pt`` and ``history.json`` in ``run_dir``, and for a spiking network
+    :data:`ACTIVITY` (its hidden activity on the first test samples, for the report); the
+    returned model holds the *best* weights.
+
+    Raises:
+        TrainingInterrupted: ``stop`` was set during training (``run_dir/last.pt`` holds the
+            last finished epoch).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.toml").write_text(
         f"# eventbench recipe for task {task.name!r}\n" + to_toml(recipe), encoding="utf-8"
     )
-    built = build(recipe, data)
+    built = build(recipe, data, device)
     history = fit(
         built.learner,
         data.train,
@@ -376,6 +451,7 @@ def train(
         resume=resume,
         callbacks=callbacks,
         checkpoint_extra=_checkpoint_extra(task, recipe),
+        stop=stop,
     )
     (run_dir / "history.json").write_text(json.dumps(history.to_dict(), indent=1), encoding="utf-8")
     if (run_dir / BEST).is_file():
@@ -393,10 +469,13 @@ def stored_recipe(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     return ck.get("task"), dict(ck.get("recipe") or {})
 
 
-def load_trained(recipe: Recipe, data: TaskData, path: str | Path) -> Built:
-    """Build the recipe's model and load weights from the checkpoint ``path``; a checkpoint of
-    another network raises :class:`~eventbench.train.checkpoint.CheckpointMismatchError`."""
-    built = build(recipe, data)
+def load_trained(
+    recipe: Recipe, data: TaskData, path: str | Path, device: torch.device | str | None = None
+) -> Built:
+    """Build the recipe's model on ``device`` and load weights from the checkpoint ``path``; a
+    checkpoint of another network raises
+    :class:`~eventbench.train.checkpoint.CheckpointMismatchError`."""
+    built = build(recipe, data, device)
     ck = load_checkpoint(path, expected_model=built.description)
     try:
         built.module.load_state_dict(ck["model_state"])
@@ -542,7 +621,7 @@ def benchmark(
     bench_task = Task(
         name=task.name,
         data=_SplitLoader(split, recipe.train.eval_batch_size),
-        metrics=task.metrics,
+        metrics=result_metrics(task),
         postprocessors=posts,
         batch_dim=1,
         dataset_len=len(split),
@@ -558,7 +637,8 @@ def benchmark(
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = bench_run(bench_task, adapter, mode=mode, seed=recipe.train.seed, store=None, tags=all_tags)  # type: ignore[arg-type]
+        result = bench_run(bench_task, adapter, mode=mode, seed=recipe.train.seed, store=None, tags=all_tags,  # type: ignore[arg-type]
+                           device=module_device(built.module))
     for w in caught:
         log.info("benchmark note: %s", w.message)
     extra: dict[str, Any] = {}
@@ -620,6 +700,11 @@ def _diagnostics_series(history: History) -> list[dict[str, Any]]:
     ]
 
 
+def _has_validation(history: History | None) -> bool:
+    """Whether the run had a validation split (its epochs have validation scores)."""
+    return history is not None and any(e.val_score is not None for e in history.epochs)
+
+
 def _plot_curves(history: History, path: Path, score_name: str) -> Path:
     from eventbench.train.plots import plot_curves
 
@@ -669,6 +754,13 @@ def _diagnostics_table(history: History) -> list[str]:
     return rows
 
 
+def result_metrics(task: TaskSpec) -> tuple[str, ...]:
+    """The task's metrics in results and reports: its own, plus ``r2`` for every regression
+    task (the score training selects the best epoch by)."""
+    extra = ("r2",) if task.objective == "regression" and "r2" not in task.metrics else ()
+    return (*task.metrics, *extra)
+
+
 def score_name(task: TaskSpec) -> str:
     """``accuracy`` for classification, ``R^2`` for regression (the training score)."""
     return "accuracy" if task.objective == "classification" else "R^2"
@@ -689,7 +781,7 @@ def write_run_report(
     ``activity``, by default the run folder's :data:`ACTIVITY` when present) and
     ``tradeoff.png`` (the task's main metric vs synaptic operations, over every result of the
     task in the store). Plots are skipped with a note when matplotlib is missing."""
-    from eventbench.bench import ResultStore, plot_tradeoff, to_csv, to_markdown
+    from eventbench.bench import ResultStore, format_number, plot_tradeoff, to_csv, to_markdown
 
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [f"# EventBench run: {task.name} / {result.model}", ""]
@@ -699,10 +791,20 @@ def write_run_report(
     lines.append(f"- tags: {', '.join(f'{k}={v}' for k, v in sorted(result.tags.items()))}")
     train_m = result.metrics.get("training")
     if isinstance(train_m, dict):
+        sel = "validation" if _has_validation(history) else "training (no validation split)"
         lines.append(
-            f"- training: {train_m['epochs']} epochs, {train_m['time_per_epoch_s']:.2f} s/epoch, "
-            f"peak memory {train_m['peak_memory_mb']:.0f} MiB, best validation "
-            f"{score_name(task)} {train_m['best_val_score']:.4f} (epoch {train_m['best_epoch']})"
+            f"- training: {train_m['epochs']} epochs, {format_number(train_m['time_per_epoch_s'])} "
+            f"s/epoch, peak memory {format_number(train_m['peak_memory_mb'])} MiB, best {sel} "
+            f"{score_name(task)} {format_number(train_m['best_val_score'])} (epoch "
+            f"{train_m['best_epoch']})"
+        )
+    scores = ", ".join(f"{k} {format_number(result.metric(k))}" for k in result_metrics(task))
+    lines.append(f"- test set: {scores}")
+    if task.objective == "regression":
+        lines.append(
+            "- R² definitions: r2 above is the benchmark's (mean over output x time-step "
+            "columns); the training score pools time steps (test: "
+            f"{format_number(result.metric('test_score'))})"
         )
     if history is not None and any(e.hidden for e in history.epochs):
         lines += ["", "## Training diagnostics", "", *_diagnostics_table(history)]

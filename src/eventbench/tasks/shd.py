@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventbench.data import load_shd
+from eventbench.data.shd import SHD
 from eventbench.tasks.base import Availability, TaskData, TaskSpec, find_first
 from eventbench.tasks.config import Recipe
 from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
 
 __all__ = ["TASK"]
 
-URL = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
+URL = SHD.url  # one source of truth with the missing-file error of the loader
 _DIRS = ("", "SHD/", "shd/")
 
 

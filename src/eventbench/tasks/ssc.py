@@ -9,13 +9,14 @@ import dataclasses
 from pathlib import Path
 
 from eventbench.data import Splits, load_ssc
+from eventbench.data.shd import SSC
 from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
 from eventbench.tasks.config import Recipe
 from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
 
 __all__ = ["TASK"]
 
-URL = "https://zenkelab.org/resources/spiking-heidelberg-datasets-shd/"
+URL = SSC.url  # one source of truth with the missing-file error of the loader
 _DIRS = ("", "SSC/", "ssc/")
 
 

@@ -77,6 +77,7 @@ def record_activity(
     if not 0 <= sample < n:
         raise ValueError(f"sample {sample} is not among the {n} samples run")
     x, y = split.batch(torch.arange(n))
+    x = x.to(net.readout_layer.w.device)
     was_training = net.training
     net.eval()
     try:

@@ -106,6 +106,21 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return target
 
 
+def _load_failure(path: Path, exc: BaseException) -> str:
+    """A short reason why ``torch.load(weights_only=True)`` refused a file. Torch's own text
+    for files with arbitrary Python objects advises turning the safe loader off, which we never
+    suggest for a file of unknown origin."""
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives
+        return "it is not a file written by torch.save (or a truncated one)"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        return ("it holds Python objects other than tensors and plain values, which are not "
+                "loaded (loading them could run code)")
+    if isinstance(exc, OSError):
+        return f"it cannot be read ({exc.strerror or type(exc).__name__})"
+    return f"a torch.save file that cannot be read ({type(exc).__name__})"
+
+
 def load_checkpoint(
     path: str | os.PathLike[str], expected_model: Any | None = None
 ) -> dict[str, Any]:
@@ -121,16 +136,34 @@ def load_checkpoint(
         CheckpointMismatchError: the checkpoint describes another network.
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(
+            f"checkpoint {str(p)!r} is a folder, not a file; pass a file in it such as "
+            f"{str(p / 'best.pt')!r}"
+        )
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {str(p)!r} cannot be read: {first}") from exc
-    if not isinstance(data, dict) or data.get("checkpoint_version") != CHECKPOINT_VERSION:
+    except Exception as exc:  # torch raises many types for foreign files; none is the user's bug
         raise CheckpointError(
-            f"checkpoint {str(p)!r} is not an EventBench checkpoint of version {CHECKPOINT_VERSION}"
+            f"{str(p)!r} is not an EventBench checkpoint: {_load_failure(p, exc)}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{str(p)!r} is not an EventBench checkpoint: it holds a {type(data).__name__}, "
+            "not a checkpoint dictionary"
+        )
+    version = data.get("checkpoint_version")
+    if version is None:
+        raise CheckpointError(
+            f"{str(p)!r} is not an EventBench checkpoint: no 'checkpoint_version' field "
+            "(a plain torch file?)"
+        )
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{str(p)!r}: checkpoint_version = {version!r}, this eventbench reads "
+            f"version {CHECKPOINT_VERSION}"
         )
     if expected_model is not None:
         diff = first_difference(expected_model, data.get("model"))

@@ -44,6 +44,7 @@ from eventbench.core import SNN
 from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
 from eventbench.train.checkpoint import load_checkpoint, save_checkpoint
 from eventbench.train.data import Split
+from eventbench.train.device import module_device
 from eventbench.train.diagnostics import (
     GradNormMeter,
     LayerDiagnostics,
@@ -58,7 +59,9 @@ __all__ = [
     "EpochRecord",
     "EvalResult",
     "History",
+    "StopRequest",
     "TrainConfig",
+    "TrainingInterrupted",
     "evaluate",
     "fit",
     "peak_memory_mb",
@@ -68,6 +71,51 @@ log = logging.getLogger(__name__)
 
 LAST = "last.pt"
 BEST = "best.pt"
+
+
+class StopRequest:
+    """A request to stop training cleanly, set from outside the loop (e.g. by a signal handler)
+    and read by :func:`fit` at every minibatch boundary.
+
+    Attributes:
+        requested: whether a stop was asked for.
+        reason: what asked (e.g. ``"SIGINT"``), for the message.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        """Ask the loop to stop at the next minibatch boundary."""
+        self.requested = True
+        self.reason = reason
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped at a minibatch boundary because a :class:`StopRequest` was set.
+
+    Attributes:
+        epoch: the epoch that was cut short (0 = first); it is discarded.
+        batch: minibatches of it that had run.
+        completed: epochs finished and saved in ``checkpoint``.
+        checkpoint: the ``last.pt`` to resume from (``None``: training had no run folder).
+        reason: what asked for the stop.
+    """
+
+    def __init__(
+        self, epoch: int, batch: int, completed: int, checkpoint: Path | None, reason: str
+    ) -> None:
+        self.epoch = epoch
+        self.batch = batch
+        self.completed = completed
+        self.checkpoint = checkpoint
+        self.reason = reason
+        where = f"; resume from {checkpoint}" if checkpoint is not None else ""
+        super().__init__(
+            f"training stopped ({reason or 'stop requested'}) in epoch {epoch + 1} after "
+            f"{batch} minibatch(es); {completed} finished epoch(s) kept{where}"
+        )
 
 
 @dataclass(frozen=True)
@@ -284,13 +332,15 @@ def evaluate(learner: Learner, split: Split, batch_size: int = 500) -> EvalResul
     counts = zero_counts(learner)
     guard = 0
     n = len(split)
+    device = module_device(module)
     with torch.no_grad():
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(n, start + batch_size))
             x, y = split.batch(idx, sparse=learner.sparse_input)
+            x, y = x.to(device), y.to(device)
             out = learner.step(x, y)
             acc.add(learner.objective, out.prediction, y, float(out.loss), len(idx))
-            counts = tuple(a + b for a, b in zip(counts, out.layer_counts, strict=True))
+            counts = tuple(a + b.cpu() for a, b in zip(counts, out.layer_counts, strict=True))
             guard += out.guard_hits
     module.train(was_training)
     return EvalResult(acc.loss(), acc.score(), n, _rate(counts, n), guard)
@@ -398,6 +448,7 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     checkpoint_extra: dict[str, Any] | None = None,
+    stop: StopRequest | None = None,
 ) -> History:
     """Train ``learner`` on ``train``, validating on ``val`` after every epoch.
 
@@ -413,9 +464,20 @@ def fit(
         resume: continue from ``run_dir/last.pt`` when it exists.
         callbacks: observers of progress (see :mod:`eventbench.train.callbacks`).
         checkpoint_extra: plain values stored in both checkpoints (e.g. the task and recipe).
+        stop: checked at every minibatch boundary; when set, the unfinished epoch is discarded
+            and :class:`TrainingInterrupted` is raised. ``last.pt`` then holds the state after
+            the last finished epoch (a fresh run writes it before the first epoch), so a resume
+            continues exactly as the uninterrupted run would have.
+
+    Batches are moved to the device of the learner's module (see
+    :func:`eventbench.train.device.module_device`); input drop is drawn on the CPU first, so
+    a seed gives the same dropped events on every device.
 
     Returns:
         The :class:`History` of all epochs (including those before a resume).
+
+    Raises:
+        TrainingInterrupted: ``stop`` was set.
     """
     module = learner.module
     extra = dict(checkpoint_extra or {})
@@ -449,13 +511,21 @@ def fit(
             History.from_dict(ck["history"]),
         )
         log.info("resumed from %s at epoch %d", out_dir / LAST, state.next_epoch)
+    elif out_dir is not None:  # a resumable state from the start, for an early interrupt
+        save_checkpoint(
+            out_dir / LAST,
+            {**extra, **_payload(learner, opt, state, model_description, cfg, tracker)},
+        )
     start = TrainStart(
         epochs=cfg.epochs, first_epoch=state.next_epoch, batches_per_epoch=n_batches, samples=n
     )
     for cb in callbacks:
         cb.on_train_start(start)
     for epoch in range(state.next_epoch, cfg.epochs):
-        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker)
+        state = _train_epoch(
+            learner, opt, train, val, cfg, state, epoch, callbacks, tracker, stop,
+            None if out_dir is None else out_dir / LAST,
+        )
         if out_dir is not None:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
@@ -497,8 +567,11 @@ def _train_epoch(
     epoch: int,
     callbacks: Sequence[Callback],
     tracker: SpikeCountTracker | None = None,
+    stop: StopRequest | None = None,
+    checkpoint: Path | None = None,
 ) -> _State:
     module = learner.module
+    device = module_device(module)
     module.train()
     gen = _epoch_generator(cfg.seed, epoch)
     n = len(train)
@@ -516,10 +589,13 @@ def _train_epoch(
     n_batches = math.ceil(n / cfg.batch_size)
     lr = cfg.schedule.current_lr(sched)
     for b, start in enumerate(range(0, n, cfg.batch_size)):
+        if stop is not None and stop.requested:
+            raise TrainingInterrupted(epoch, b, epoch, checkpoint, stop.reason)
         idx = perm[start : start + cfg.batch_size]
         x, y = train.batch(idx, sparse=learner.sparse_input)
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
+        x, y = x.to(device), y.to(device)
         lr = cfg.schedule.current_lr(sched)
         _set_lr(opt, lr)
         opt.zero_grad(set_to_none=True)
@@ -538,7 +614,7 @@ def _train_epoch(
             module.clamp_delays()
         sched = cfg.schedule.after_batch(sched)
         acc.add(learner.objective, out.prediction, y, float(out.loss.detach()), len(idx))
-        counts = tuple(a + c for a, c in zip(counts, out.layer_counts, strict=True))
+        counts = tuple(a + c.cpu() for a, c in zip(counts, out.layer_counts, strict=True))
         guard += out.guard_hits
         crossings += out.crossings
         if tracker is not None and out.sample_counts:

@@ -82,6 +82,8 @@ def plot_curves(history: History, path: str | Path, score_name: str) -> Path:
         a2.axvline(history.best_epoch + 1, color="0.5", ls=":", lw=1, label="best epoch")
     a1.set_ylabel("loss (dimensionless)")
     a2.set_ylabel(score_name)
+    if score_name == "accuracy" and a2.get_ylim()[1] > 1.0:
+        a2.set_ylim(top=1.0)  # no axis beyond the possible
     for ax in (a1, a2):
         ax.set_xlabel("epoch")
         _epoch_axis(ax, ep)
