@@ -108,6 +108,37 @@ OutDirOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details (INFO level).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
+# --- evaluation protocols (issue 13): --protocol NAME is --set data.protocol=NAME
+ProtocolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol",
+        help="Evaluation protocol of the task (see 'eventbench tasks'); same as "
+        "--set data.protocol=NAME. Default: the task's first (official) protocol.",
+        show_default=False,
+    ),
+]
+
+
+def _with_protocol(sets: list[str] | None, protocol: str | None) -> list[str]:
+    """``--set`` assignments with ``--protocol NAME`` appended as ``data.protocol=NAME``."""
+    return [*(sets or ()), *(() if protocol is None else (f"data.protocol={protocol}",))]
+
+
+def _protocol_lines(tasks: Any) -> str:
+    """The ``eventbench tasks`` protocol list: per task the default protocol (name: version)
+    and the other names that ``--protocol`` accepts."""
+    lines = ["Evaluation protocols (--protocol NAME; the first is the default):"]
+    for t in tasks:
+        if not t.protocols:
+            lines.append(f"  {t.name}: (none declared)")
+            continue
+        first, *rest = t.protocols
+        also = f"; also: {', '.join(p.name for p in rest)}" if rest else ""
+        lines.append(f"  {t.name}: {first.name} = {first.version}{also}")
+    return "\n".join(lines)
+# --- end evaluation protocols
+
 
 def _setup(verbose: bool) -> None:
     logging.basicConfig(
@@ -205,6 +236,7 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
         mark = "[green]yes[/green]" if av.available else "[red]no[/red]"
         table.add_row(t.name, t.summary, f"{mark}: {av.note}", recipe)
     _console().print(table)
+    _console().print(_protocol_lines(TASKS.values()), markup=False)
 
 
 @app.command("train")
@@ -221,14 +253,15 @@ def train_cmd(
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt)."""
     from eventbench.tasks.pipeline import model_name, score_name
     from eventbench.train.loop import evaluate
 
     _setup(verbose)
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir,
+                               method=method, loss=loss, epochs=epochs, seed=seed)
     run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
     built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
     ev = evaluate(built.learner, data.test, recipe.train.eval_batch_size)
@@ -252,6 +285,7 @@ def bench_cmd(
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Benchmark a trained checkpoint on the task's test split and store the result."""
     from eventbench.bench import to_markdown
@@ -262,7 +296,8 @@ def bench_cmd(
     t = get_task(task)
     ck_task, values = stored_recipe(checkpoint)
     stored = values if ck_task == t.name else None
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored)
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir,
+                               stored=stored)
     built = load_trained(recipe, data, checkpoint)
     result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
                        tags={"checkpoint": str(checkpoint)})
@@ -286,6 +321,7 @@ def run_cmd(
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang')."""
     import time
@@ -294,8 +330,8 @@ def run_cmd(
 
     _setup(verbose)
     t0 = time.perf_counter()
-    t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
-                               epochs=epochs, seed=seed)
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir,
+                               method=method, loss=loss, epochs=epochs, seed=seed)
     run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
     c = _console()
     c.print(f"[bold]{t.name}[/bold]: training {model_name(recipe)} "
@@ -356,6 +392,7 @@ def compare_cmd(
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """EventProp vs surrogate BPTT vs the conventional baseline: one table (accuracy, NeuroBench metrics, training time per epoch, peak memory).
 
@@ -365,6 +402,8 @@ def compare_cmd(
 
     _setup(verbose)
     t = get_task(task)
+    if protocol is not None:
+        t.protocol(protocol)  # an unknown name fails here, before any method runs
     wanted = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in wanted if m not in ("eventprop", "bptt", "ann")]
     if bad or not wanted:
@@ -390,6 +429,8 @@ def compare_cmd(
             cmd += ["--seed", str(seed)]
         if data_dir is not None:
             cmd += ["--data-dir", str(data_dir)]
+        if protocol is not None:
+            cmd += ["--protocol", protocol]
         if verbose:
             cmd.append("--verbose")
         c.print(f"[bold]compare {t.name}[/bold]: running {m} ...")
@@ -413,6 +454,8 @@ def _compare_table(task: Any, results: list[Any]) -> str:
               "footprint (B)", "train s/epoch", "epochs", "peak memory (MiB)"]
     lines = [f"# {task.name}: EventProp vs BPTT vs conventional baseline", "",
              "Same data, same seed; each method trained in a fresh process. Test split.", "",
+             *([f"Protocol: {results[0].provenance.protocol}.", ""]
+               if results and results[0].provenance.protocol else []),
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         macs = r.metric("synaptic_operations.effective_macs") or 0.0

@@ -48,14 +48,19 @@ def _fmt(v: float | None) -> str:
 def table_rows(
     results: Sequence[RunResult], columns: Sequence[str] | None = None
 ) -> tuple[list[str], list[list[float | str | None]]]:
-    """Header and rows (task, model, mode, rate, metrics...) for the tables."""
+    """Header and rows (task, model, mode, [protocol,] rate, metrics...) for the tables; the
+    protocol column appears when some result names its evaluation protocol."""
     cols = _columns(results, columns)
-    header = ["task", "model", "mode", "execution_rate_hz", *cols]
+    with_protocol = any(r.provenance.protocol for r in results)
+    header = ["task", "model", "mode", *(["protocol"] if with_protocol else []),
+              "execution_rate_hz", *cols]
     rows: list[list[float | str | None]] = []
     for r in results:
         flat = r.flat_metrics()
+        proto: list[float | str | None] = [r.provenance.protocol] if with_protocol else []
         rows.append(
-            [r.task, r.model, r.mode, r.provenance.execution_rate_hz, *(flat.get(c) for c in cols)]
+            [r.task, r.model, r.mode, *proto, r.provenance.execution_rate_hz,
+             *(flat.get(c) for c in cols)]
         )
     return header, rows
 
