@@ -6,6 +6,7 @@ import difflib
 
 from eventbench.tasks import (
     digits,
+    dvs_gesture,
     mackey_glass,
     mnist,
     nhp_reaching,
@@ -30,6 +31,7 @@ TASKS: dict[str, TaskSpec] = {
         spoken_digits.TASK,
         mackey_glass.TASK,
         nhp_reaching.TASK,
+        dvs_gesture.TASK,
         *delay_tasks(),
     )
 }
