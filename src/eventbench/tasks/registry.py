@@ -11,6 +11,7 @@ from eventbench.tasks import (
     mnist,
     nhp_reaching,
     shd,
+    speech_commands,
     spoken_digits,
     ssc,
     yinyang,
@@ -32,6 +33,7 @@ TASKS: dict[str, TaskSpec] = {
         mackey_glass.TASK,
         nhp_reaching.TASK,
         dvs_gesture.TASK,
+        speech_commands.TASK,
         *delay_tasks(),
     )
 }
