@@ -82,7 +82,8 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         envvar="EVENTBENCH_DATA",
-        help="Folder with your own data files (MNIST, SHD, SSC, NHP, Mackey-Glass). "
+        help="Folder with your own data files (MNIST, SHD, SSC, NHP, Mackey-Glass, "
+        "DvsGesture/, speech_commands_v0.02/). "
         "Default: $EVENTBENCH_DATA, then ~/.eventbench/data.",
         show_default=False,
     ),

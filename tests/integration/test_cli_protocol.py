@@ -65,3 +65,17 @@ def test_run_records_the_protocol_in_store_report_and_csv(
     assert code == 0, err
     rows = list(csv.DictReader((in_tmp / "rep" / "yinyang.csv").read_text().splitlines()))
     assert rows[0]["protocol"] == version
+
+
+@pytest.mark.parametrize(
+    ("task", "wanted", "where"),
+    [("dvs-gesture", "trials_to_train.txt", "research.ibm.com"),
+     ("gsc", "testing_list.txt", "speech_commands_v0.02.tar.gz")],
+)
+def test_new_tasks_without_data_say_where_to_get_it(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], task: str, wanted: str, where: str
+) -> None:
+    code, _, err = run_cli(["run", task, "--data-dir", str(in_tmp / "none"), "--quiet"], capsys)
+    assert code == 1 and wanted in err and where in err and "--data-dir" in err
+    code, out, _ = run_cli(["tasks", "--data-dir", str(in_tmp / "none")], capsys)
+    assert code == 0 and task in out
