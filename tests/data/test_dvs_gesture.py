@@ -195,6 +195,24 @@ def test_load_folder_official_split_and_preprocessing(tmp_path: Path) -> None:
     for b, (name, g) in enumerate([("user24_natural", 0), ("user24_natural", 1)]):
         np.testing.assert_array_equal(binned[:, b], expected_sample(folder, name, g, 8))
     assert binned.sum() > 300  # most of the 400 clustered events survive
+    # the preprocessed splits are cached; a cached load gives the same data, and a changed
+    # recording is preprocessed again
+    cached = sorted(p.name for p in (folder / ".eventbench-cache").iterdir())
+    assert len(cached) == 2 and cached[0].startswith("dvs-gesture-test-")
+    again = load_dvs_gesture(tmp_path, n_bins=8, frame_s=0.01)
+    assert again.train.fingerprint() == sp.train.fingerprint()
+    assert again.test.fingerprint() == sp.test.fingerprint()
+    assert again.train.groups is not None and again.train.groups.tolist() == [1, 1, 1, 2, 2]
+    write_folder(tmp_path / "other", {"user24_natural": [7, 11]}, seed=5)
+    (folder / "user24_natural.aedat").write_bytes(
+        (tmp_path / "other" / "DvsGesture" / "user24_natural.aedat").read_bytes())
+    (folder / "user24_natural_labels.csv").write_text(
+        (tmp_path / "other" / "DvsGesture" / "user24_natural_labels.csv").read_text())
+    changed = load_dvs_gesture(tmp_path, n_bins=8, frame_s=0.01)
+    assert [s.label for s in changed.test.samples] == [6, 10]
+    assert len(list((folder / ".eventbench-cache").iterdir())) == 3
+    uncached = load_dvs_gesture(tmp_path, n_bins=8, frame_s=0.01, cache=False)
+    assert uncached.test.fingerprint() == changed.test.fingerprint()
 
 
 def test_missing_folder_and_files_say_where_to_get_and_put_them(tmp_path: Path) -> None:

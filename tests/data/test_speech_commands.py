@@ -140,6 +140,11 @@ def test_gsc_task_mfcc_trains_and_records_its_protocol(tmp_path: Path) -> None:
     res = benchmark(task, recipe, data, built, store=None)
     assert res.metric("accuracy") == pytest.approx(res.metric("test_score"))
     assert res.provenance.protocol is not None and "validation_list" in res.provenance.protocol
+    cache = tmp_path / "speech_commands_v0.02" / ".eventbench-cache"
+    assert sorted(p.name.split("-")[1] for p in cache.glob("mfcc-*.npz")) == ["test", "train",
+                                                                              "val"]
+    again = task.load(recipe, tmp_path)
+    assert again.train.fingerprint() == data.train.fingerprint()
 
 
 def test_gsc_task_cochlea_front_end_caches_its_spikes(tmp_path: Path) -> None:

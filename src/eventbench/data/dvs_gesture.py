@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import cache_key, cached_arrays
 from .dataset import EventDataset, Splits
 from .errors import DataFormatError, DataMissingError, resolve_data_dir
 from .events import EventSample
@@ -255,6 +256,7 @@ def load_dvs_gesture(
     filter_us: int = 10_000,
     factor: int = 4,
     max_files: int | None = None,
+    cache: bool = True,
 ) -> Splits[EventDataset]:
     """The official train/test split (no validation split), preprocessed as in the module
     docstring.
@@ -267,6 +269,10 @@ def load_dvs_gesture(
         filter_us: denoise window (µs; NeuroBench: 10 ms).
         factor: spatial downsampling factor (NeuroBench: 4, giving 32 x 32).
         max_files: read only the first ``max_files`` recordings of each list (quick runs).
+        cache: keep the preprocessed events of each split in
+            ``<folder>/.eventbench-cache/dvs-gesture-<split>-<key>.npz``, ``key`` hashing the
+            settings and the recordings' names, sizes and modification times (about 5 s of
+            preprocessing per recording otherwise).
     """
     if SENSOR % factor:
         raise ValueError(f"factor {factor} does not divide the 128-pixel sensor")
@@ -274,22 +280,16 @@ def load_dvs_gesture(
     params = {"n_bins": n_bins, "filter_us": filter_us, "factor": factor,
               "frame_s": frame_s, "preprocessing": "denoise-downsample-frames"}
 
-    def split(name: str) -> EventDataset:
-        lst = folder / f"trials_to_{name}.txt"
-        if not lst.is_file():
-            raise DataMissingError(lst.name, [lst], DVS_GESTURE_URL)
-        files = read_trial_list(lst)[:max_files]
+    side = SENSOR // factor
+
+    def preprocess(folder: Path, lst: Path, files: list[str]) -> dict[str, np.ndarray]:
         samples: list[EventSample] = []
         groups: list[int] = []
         for fname in files:
             aedat = folder / fname
-            csv = folder / fname.replace(".aedat", "_labels.csv")
-            for f in (aedat, csv):
-                if not f.is_file():
-                    raise DataMissingError(f.name, [f], DVS_GESTURE_URL,
-                                           hint=f"listed in {lst}")
             ev = read_aedat31(aedat)
             user = int(fname[4:6]) if fname[:4] == "user" and fname[4:6].isdigit() else -1
+            csv = folder / fname.replace(".aedat", "_labels.csv")
             for g, (c, start, stop) in enumerate(read_gesture_labels(csv)):
                 sel = ev.take((ev.t_us >= start) & (ev.t_us < stop))
                 rel = DvsEvents(sel.x, sel.y, sel.p, sel.t_us - start)
@@ -299,12 +299,40 @@ def load_dvs_gesture(
             logger.info("read %s: %d events", aedat, len(ev))
         if not samples:
             raise DataFormatError(lst, "trial list", "lists no recording with gestures")
-        side = SENSOR // factor
+        return {
+            "times": np.concatenate([s_.times_s for s_ in samples]),
+            "channels": np.concatenate([s_.channels for s_ in samples]),
+            "ptr": np.cumsum([0] + [s_.times_s.shape[0] for s_ in samples]).astype(np.int64),
+            "labels": np.asarray([s_.label for s_ in samples], np.int64),
+            "groups": np.asarray(groups, np.int64),
+        }
+
+    def split(name: str) -> EventDataset:
+        lst = folder / f"trials_to_{name}.txt"
+        if not lst.is_file():
+            raise DataMissingError(lst.name, [lst], DVS_GESTURE_URL)
+        files = read_trial_list(lst)[:max_files]
+        stamps = []
+        for fname in files:
+            for f in (folder / fname, folder / fname.replace(".aedat", "_labels.csv")):
+                if not f.is_file():
+                    raise DataMissingError(f.name, [f], DVS_GESTURE_URL, hint=f"listed in {lst}")
+                st = f.stat()
+                stamps.append((f.name, st.st_size, st.st_mtime_ns))
+        if cache:
+            key = cache_key(version=1, split=name, params=params, files=stamps)
+            path = folder / ".eventbench-cache" / f"dvs-gesture-{name}-{key}.npz"
+            arrays = cached_arrays(path, lambda: preprocess(folder, lst, files))
+        else:
+            arrays = preprocess(folder, lst, files)
+        times, chans, ptr = arrays["times"], arrays["channels"], arrays["ptr"]
+        samples = [EventSample(times[a:b], chans[a:b], n_channels=2 * side * side, label=int(c))
+                   for a, b, c in zip(ptr[:-1], ptr[1:], arrays["labels"], strict=True)]
         return EventDataset(
             name=f"dvs-gesture/{name}", samples=samples, n_channels=2 * side * side,
             n_classes=len(DVS_GESTURE_CLASSES), origin="user-file", source=str(folder),
-            class_names=DVS_GESTURE_CLASSES, groups=np.asarray(groups, np.int64),
-            params={**params, "split": name, "files": len(files)},
+            class_names=DVS_GESTURE_CLASSES, groups=arrays["groups"],
+            params={**params, "split": name, "files": len(files)}, flat=(times, chans, ptr),
         )
 
     return Splits(train=split("train"), val=None, test=split("test"))
