@@ -65,6 +65,14 @@ def test_run_records_the_protocol_in_store_report_and_csv(
     assert code == 0, err
     rows = list(csv.DictReader((in_tmp / "rep" / "yinyang.csv").read_text().splitlines()))
     assert rows[0]["protocol"] == version
+    # bench: the checkpoint's recipe keeps its protocol; --protocol is checked there too
+    code, _, err = run_cli(["bench", "yinyang", "-k", str(in_tmp / "r" / "best.pt"),
+                            "--store", str(store), *TINY_YY], capsys)
+    assert code == 0, err
+    assert {r.provenance.protocol for r in ResultStore(store).list(task="yinyang")} == {version}
+    code, _, err = run_cli(["bench", "yinyang", "-k", str(in_tmp / "r" / "best.pt"),
+                            "--protocol", "official", *TINY_YY], capsys)
+    assert code == 1 and "offers paper" in err
 
 
 @pytest.mark.parametrize(
