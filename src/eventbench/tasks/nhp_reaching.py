@@ -109,8 +109,13 @@ RECIPE = Recipe(
         recurrent=True,
         readout="trace",
         output_bias=True,
-        init_ff_mean=0.0,
-        init_ff_std=0.3,
+        tau_syn_ms=10.0,
+        # 4 ms bins carry a seventh of the 28 ms window's counts: a positive mean keeps the
+        # hidden layer active. On a synthetic cosine-tuned 96-channel session, 5 epochs, seed 0
+        # (previous init: mean 0, std 0.3): R^2 0.05 -> 0.51 under `leaderboard`, 0.59 -> 0.50
+        # under `loader-default` (0.56 with seed 1); not tuned on the real recordings.
+        init_ff_mean=0.2,
+        init_ff_std=0.6,
         init_out_std=0.1,
     ),
     train=TrainSettings(loss="mse", epochs=30, batch_size=32, lr=1e-3),
