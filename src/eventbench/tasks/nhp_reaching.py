@@ -45,13 +45,13 @@ PROTOCOLS: tuple[Protocol, ...] = (
     Protocol(
         "leaderboard",
         "NeuroBench v1.0 primate reaching, leaderboard setting (4 ms bins, train_ratio 0.5, "
-        "R^2 x/y mean; test in 200 ms windows from rest, not streamed)",
+        "R^2 x/y mean; test in data.duration_ms windows from rest, not streamed)",
         "the published baselines' loader settings: one 4 ms bin per step, segments 50/25/25 %",
     ),
     Protocol(
         "loader-default",
         "NeuroBench PrimateReaching loader defaults (28 ms window, 4 ms stride, train_ratio "
-        "0.8, R^2 x/y mean; test in 200 ms windows from rest, not streamed)",
+        "0.8, R^2 x/y mean; test in data.duration_ms windows from rest, not streamed)",
         "28 ms summation window, segments 80/10/10 %",
     ),
 )
