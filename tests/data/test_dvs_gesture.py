@@ -22,10 +22,12 @@ HEADER = (b"#!AEDAT-3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n"
           b"#Start-Time: 2017-01-01 10:00:00 (TZ+0000)\r\n#!END-HEADER\r\n")
 
 
-def packet(etype: int, events: np.ndarray, overflow: int = 0, size: int = 8) -> bytes:
+def packet(etype: int, events: np.ndarray, overflow: int = 0, size: int = 8,
+           capacity: int | None = None) -> bytes:
     """One AEDAT 3.1 packet: 28-byte header, then ``events`` (uint32 pairs) as its payload."""
     n = events.shape[0]
-    head = struct.pack("<hhiiiiii", etype, 1, size, 4, overflow, n, n, n)
+    cap = n if capacity is None else capacity
+    head = struct.pack("<hhiiiiii", etype, 1, size, 4, overflow, cap, n, n)
     return head + events.astype("<u4").tobytes()
 
 
@@ -42,8 +44,8 @@ def write_aedat(path: Path, x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.n
         assert (over == over[0]).all()
         ev = np.stack([data[sl], t[sl] & 0x7FFFFFFF], axis=1)
         body += packet(1, ev, int(over[0]))
-        if i == 0:
-            body += packet(0, np.array([[7, 123]]))  # a timestamp-reset special event
+        if i == 0:  # a special event (timestamp reset) in a packet with unused capacity
+            body += packet(0, np.array([[7, 123]]), capacity=64)
     path.write_bytes(HEADER + body)
     return path
 

@@ -7,7 +7,8 @@ Files (the ``DvsGesture`` folder of ``DvsGesture.tar.gz``):
   (the first is ``#!AEDAT-3.1``, the last ``#!END-HEADER``), then packets of a 28-byte
   little-endian header (int16 ``eventType``, int16 ``eventSource``, int32 ``eventSize``,
   ``eventTSOffset``, ``eventTSOverflow``, ``eventCapacity``, ``eventNumber``, ``eventValid``) and
-  ``eventCapacity x eventSize`` bytes of events. Polarity events (``eventType = 1``, 8 bytes) are
+  ``eventNumber x eventSize`` bytes of events (files store no unused capacity; the readers used
+  with this data set read ``eventNumber`` events too). Polarity events (``eventType = 1``, 8 bytes) are
   uint32 ``data``, uint32 ``timestamp`` (µs); ``x = (data >> 17) & 0x1FFF``,
   ``y = (data >> 2) & 0x1FFF``, ``p = (data >> 1) & 1``, valid when ``data & 1``; the full
   time is ``(eventTSOverflow << 31) | timestamp``. Other packet types are skipped.
@@ -120,8 +121,8 @@ def read_aedat31(path: str | os.PathLike[str]) -> DvsEvents:
             raise DataFormatError(p, f"packet at byte {pos}", "truncated packet header")
         etype, _, esize, ts_off, ts_over, capacity, number, _ = _HEADER.unpack_from(raw, pos)
         body = pos + _HEADER.size
-        stop = body + capacity * esize
-        if esize <= 0 or capacity < 0 or number > capacity or stop > len(raw):
+        stop = body + number * esize
+        if esize <= 0 or number < 0 or stop > len(raw):
             raise DataFormatError(
                 p, f"packet at byte {pos}",
                 f"eventSize {esize}, eventCapacity {capacity}, eventNumber {number}: "
