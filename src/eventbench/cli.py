@@ -82,7 +82,8 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         envvar="EVENTBENCH_DATA",
-        help="Folder with your own data files (MNIST, SHD, SSC, NHP, Mackey-Glass). "
+        help="Folder with your own data files (MNIST, SHD, SSC, NHP, Mackey-Glass, "
+        "DvsGesture/, speech_commands_v0.02/). "
         "Default: $EVENTBENCH_DATA, then ~/.eventbench/data.",
         show_default=False,
     ),
@@ -225,6 +226,38 @@ def _root(
     pass  # the app's help text is Typer(help=...)
 
 
+# --- evaluation protocols (issue 13): --protocol NAME is --set data.protocol=NAME
+ProtocolOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol",
+        help="Evaluation protocol of the task (see 'eventbench tasks'); same as "
+        "--set data.protocol=NAME. Default: the task's first (official) protocol.",
+        show_default=False,
+    ),
+]
+
+
+def _with_protocol(sets: list[str] | None, protocol: str | None) -> list[str]:
+    """``--set`` assignments with ``--protocol NAME`` appended as ``data.protocol=NAME``."""
+    return [*(sets or ()), *(() if protocol is None else (f"data.protocol={protocol}",))]
+
+
+def _protocol_lines(tasks: Any) -> str:
+    """The ``eventbench tasks`` protocol list: per task the default protocol (name: version)
+    and the other names that ``--protocol`` accepts."""
+    lines = ["Evaluation protocols (--protocol NAME; the first is the default):"]
+    for t in tasks:
+        if not t.protocols:
+            lines.append(f"  {t.name}: (none declared)")
+            continue
+        first, *rest = t.protocols
+        also = f"; also: {', '.join(p.name for p in rest)}" if rest else ""
+        lines.append(f"  {t.name}: {first.name} = {first.version}{also}")
+    return "\n".join(lines)
+# --- end evaluation protocols
+
+
 def _setup(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -359,6 +392,7 @@ def tasks_cmd(data_dir: DataDirOpt = None) -> None:
         c.print("\nwhere to get the data:")
         for name, note in missing:
             c.print(f"  {name}: {note}", markup=False, overflow="ignore", crop=False)
+    c.print(_protocol_lines(TASKS.values()), markup=False)
 
 
 @app.command("train")
@@ -377,6 +411,7 @@ def train_cmd(
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Train a model on a task; checkpoints go to the run folder (best.pt, last.pt).
 
@@ -388,7 +423,7 @@ def train_cmd(
     _setup(verbose)
     dev = _device(device)
     resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir, stored=stored, method=method,
                                loss=loss, epochs=epochs, seed=seed)
     run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
     try:
@@ -420,6 +455,7 @@ def bench_cmd(
     verbose: VerboseOpt = False,
     nir_file: Annotated[Path | None, typer.Option("--nir", help="Benchmark a NIR graph (e.g. trained elsewhere) instead of a checkpoint.", show_default=False)] = None,
     nir_spike_dt_ms: Annotated[float | None, typer.Option("--nir-spike-dt-ms", help="The graph's spikes are the value 1 for one step of this many ms (snnTorch 1.0 graphs: 0.1); default: NIR's Dirac spikes.", show_default=False)] = None,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Benchmark a trained checkpoint (or a NIR graph) on the task's test split and store the result."""
     import time
@@ -435,7 +471,8 @@ def bench_cmd(
     if (checkpoint is None) == (nir_file is None):
         raise typer.BadParameter("give exactly one of --checkpoint and --nir")
     if nir_file is not None:
-        _bench_nir(t.name, nir_file, nir_spike_dt_ms, config, set_, mode, store, data_dir, t0)
+        _bench_nir(t.name, nir_file, nir_spike_dt_ms, config, _with_protocol(set_, protocol), mode,
+                   store, data_dir, t0)
         return
     assert checkpoint is not None
     ck_task, values = stored_recipe(checkpoint)
@@ -444,7 +481,7 @@ def bench_cmd(
             f"checkpoint {str(checkpoint)!r} was trained on task {ck_task!r}, not {t.name!r}; "
             f"use: eventbench bench {ck_task} --checkpoint {checkpoint}"
         )
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=values or None)
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir, stored=values or None)
     built = load_trained(recipe, data, checkpoint, dev)
     result = benchmark(t, recipe, data, built, store=_store_path(store), mode=mode,
                        tags={"checkpoint": str(checkpoint)})
@@ -521,6 +558,7 @@ def run_cmd(
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """Train, benchmark and report: the main job (e.g. 'eventbench run yinyang').
 
@@ -535,7 +573,7 @@ def run_cmd(
     t0 = time.perf_counter()
     dev = _device(device)
     resumed, stored = _run_folder(get_task(task).name, resume, out_dir, overwrite)
-    t, recipe, data = _prepare(task, config, set_, data_dir, stored=stored, method=method,
+    t, recipe, data = _prepare(task, config, _with_protocol(set_, protocol), data_dir, stored=stored, method=method,
                                loss=loss, epochs=epochs, seed=seed)
     run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
     c = _console()
@@ -605,6 +643,7 @@ def compare_cmd(
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     verbose: VerboseOpt = False,
+    protocol: ProtocolOpt = None,
 ) -> None:
     """EventProp vs surrogate BPTT vs the conventional baseline: one table (accuracy, NeuroBench metrics, training time per epoch, peak memory).
 
@@ -614,6 +653,8 @@ def compare_cmd(
 
     _setup(verbose)
     t = get_task(task)
+    if protocol is not None:
+        t.protocol(protocol)  # an unknown name fails here, before any method runs
     wanted = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in wanted if m not in ("eventprop", "bptt", "ann")]
     if bad or not wanted:
@@ -640,6 +681,8 @@ def compare_cmd(
             cmd += ["--seed", str(seed)]
         if data_dir is not None:
             cmd += ["--data-dir", str(data_dir)]
+        if protocol is not None:
+            cmd += ["--protocol", protocol]
         if verbose:
             cmd.append("--verbose")
         cmd += ["--device", device] + (["--overwrite"] if overwrite else [])
@@ -664,6 +707,8 @@ def _compare_table(task: Any, results: list[Any]) -> str:
               "footprint (B)", "train s/epoch", "epochs", "peak memory (MiB)"]
     lines = [f"# {task.name}: EventProp vs BPTT vs conventional baseline", "",
              "Same data, same seed; each method trained in a fresh process. Test split.", "",
+             *([f"Protocol: {results[0].provenance.protocol}.", ""]
+               if results and results[0].provenance.protocol else []),
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         macs = r.metric("synaptic_operations.effective_macs") or 0.0

@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from eventbench.data import (
     DataFormatError,
@@ -164,3 +165,76 @@ def test_too_few_segments(tmp_path: Path) -> None:
     p = write_mat73(tmp_path / "one.mat", SPIKES, target=np.zeros((2, T)))
     with pytest.raises(DataFormatError, match="too few"):
         load_nhp(p)
+
+
+# ------------------------------------------------------------- NeuroBench protocols of the task
+
+
+def neurobench_style_counts(spikes: list[list[list[float]]], bin_width: float) -> np.ndarray:
+    """The official loader's steps written out: histogram on a 4 ms grid starting ``bin_width``
+    before the first time stamp, shift by one bin, OR over units, sum ``bin_width / 4 ms``
+    neighbouring bins ("valid" convolution). Returns ``[T, channels]``."""
+    t = T0 + 0.004 * np.arange(T)
+    grid = np.arange(t[0] - bin_width, t[-1], 0.004)
+    n_ch = len(spikes[0])
+    occ = np.zeros((n_ch, len(grid)), dtype=np.int64)
+    for unit in spikes:
+        for c, times in enumerate(unit):
+            hist, _ = np.histogram(np.asarray(times), bins=grid)
+            occ[c, np.nonzero(hist)[0] + 1] = 1
+    ratio = round(bin_width / 0.004)
+    counts = np.stack([np.convolve(row, np.ones(ratio), mode="valid") for row in occ])
+    return counts.T[:T]
+
+
+@pytest.mark.parametrize("bin_width", [0.004, 0.028])
+def test_binning_matches_the_official_loader_steps(tmp_path: Path, bin_width: float) -> None:
+    p = write_mat73(tmp_path / "indy_test.mat", SPIKES)
+    ours = bin_reaching(read_reaching_mat(p), window_s=bin_width)
+    ref = neurobench_style_counts(SPIKES, bin_width)
+    assert ref.shape == (T, 3)
+    np.testing.assert_array_equal(ours, ref)
+    if bin_width == 0.004:  # one bin: cell 3 (OR-ed over units) is seen at step 5 only
+        assert ours[3:8, 0].tolist() == [0, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "steps", "window"),
+    [("", (29, 12, 19), 0.004), ("leaderboard", (29, 12, 19), 0.004),
+     ("loader-default", (47, 6, 7), 0.028)],
+)
+def test_reaching_task_protocols_split_and_record(
+    tmp_path: Path, protocol: str, steps: tuple[int, int, int], window: float
+) -> None:
+    from eventbench.tasks import get_task
+    from eventbench.tasks.pipeline import benchmark, build, resolve_recipe
+
+    write_mat73(tmp_path / "indy_x.mat", SPIKES)
+    task = get_task("nhp-reaching")
+    sets = ["data.session=indy_x", "data.duration_ms=12", "data.stride=5", "network.hidden=8",
+            "train.threads=1"]
+    recipe = resolve_recipe(task, assignments=[*sets, f"data.protocol={protocol}"] if protocol
+                            else sets)
+    data = task.load(recipe, tmp_path)
+    # 10 segments: leaderboard 5 / 2 / 3 of them, loader defaults 8 / 1 / 1; 3-step windows
+    n_train, n_val, n_test = steps
+    assert data.val is not None
+    assert data.val.x.shape == (3, n_val // 3, 3) and data.test.x.shape == (3, n_test // 3, 3)
+    assert data.train.x.shape == (3, (n_train - 3) // 5 + 1, 3)
+    counts = neurobench_style_counts(SPIKES, window)
+    first = T - n_test  # the test split starts here; window k covers first + 3k .. first + 3k + 2
+    np.testing.assert_array_equal(data.test.x[:, 1].numpy(), counts[first + 3:first + 6])
+    built = build(recipe, data)
+    with torch.no_grad():
+        pred = built.learner.step(data.test.x, data.test.y).prediction.double().reshape(-1, 2)
+    y = data.test.y.double().reshape(-1, 2)
+    # NeuroBench's R2 over every scored step: per axis 1 - SS_res / (population variance x n),
+    # then the mean of x and y
+    r2 = np.mean([1 - float(((y[:, j] - pred[:, j]) ** 2).sum())
+                  / float(y[:, j].var(correction=0) * len(y)) for j in (0, 1)])
+    res = benchmark(task, recipe, data, built, store=tmp_path / "s.sqlite")
+    assert res.metric("r2") == pytest.approx(r2, rel=1e-6)
+    assert res.metric("test_score") == pytest.approx(r2, rel=1e-6)
+    expect = task.protocol(protocol)
+    assert expect is not None and res.provenance.protocol == expect.version
+    assert res.tags["protocol"] == expect.name and res.provenance.execution_rate_hz == 250.0

@@ -23,8 +23,8 @@ def test_unknown_task(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     assert _one_line(err) == (
         "eventbench: error: unknown task 'yinyan'; did you mean 'yinyang'? (tasks: yinyang, "
-        "digits, mnist, shd, ssc, spoken-digits, mackey-glass, nhp-reaching, yinyang-delays, "
-        "shd-delays, ssc-delays)"
+        "digits, mnist, shd, ssc, spoken-digits, mackey-glass, nhp-reaching, dvs-gesture, gsc, "
+        "yinyang-delays, shd-delays, ssc-delays)"
     )
 
 

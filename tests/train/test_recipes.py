@@ -16,8 +16,8 @@ from eventbench.tasks.pipeline import benchmark, build, resolve_recipe, train_co
 
 def test_registry_has_every_task_once() -> None:
     assert list(TASKS) == ["yinyang", "digits", "mnist", "shd", "ssc", "spoken-digits",
-                           "mackey-glass", "nhp-reaching", "yinyang-delays", "shd-delays",
-                           "ssc-delays"]
+                           "mackey-glass", "nhp-reaching", "dvs-gesture", "gsc", "yinyang-delays",
+                           "shd-delays", "ssc-delays"]
     for name, task in TASKS.items():
         assert task.name == name
         assert task.metrics and task.recipe_source

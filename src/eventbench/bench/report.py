@@ -65,17 +65,21 @@ ID_CHARS = 8
 def table_rows(
     results: Sequence[RunResult], columns: Sequence[str] | None = None, *, full: bool = False
 ) -> tuple[list[str], list[list[float | str | None]]]:
-    """Header and rows (run id, task, model, mode, epochs, metrics...) for the tables;
+    """Header and rows (run id, task, model, mode, [protocol,] epochs, metrics...) for the
+    tables; the protocol column appears when some result names its evaluation protocol;
     ``full`` (CSV): the whole run id and the declared execution rate too."""
     cols = _columns(results, columns)
-    header = ["run", "task", "model", "mode", "epochs", *cols]
+    with_protocol = any(r.provenance.protocol for r in results)
+    header = ["run", "task", "model", "mode", *(["protocol"] if with_protocol else []),
+              "epochs", *cols]
     if full:
-        header.insert(5, "execution_rate_hz")
+        header.insert(len(header) - len(cols), "execution_rate_hz")
     rows: list[list[float | str | None]] = []
     for r in results:
         flat = r.flat_metrics()
         row: list[float | str | None] = [
             r.run_id if full else r.run_id[:ID_CHARS], r.task, r.model, r.mode,
+            *([r.provenance.protocol] if with_protocol else []),
             flat.get("training.epochs"),
         ]
         if full:

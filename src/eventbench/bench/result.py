@@ -27,6 +27,8 @@ class Provenance:
             1 / temporal stride), None when not declared (never measured).
         created_utc: ISO-8601 time of the run.
         platform: ``platform.platform()`` of the machine.
+        protocol: the task's evaluation protocol and its version (``"SHD v2 official
+            train/test split"``); None when the task declares none.
     """
 
     package_versions: dict[str, str]
@@ -37,6 +39,7 @@ class Provenance:
     execution_rate_hz: float | None
     created_utc: str
     platform: str = ""
+    protocol: str | None = None
 
 
 @dataclass(frozen=True)

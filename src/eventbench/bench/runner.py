@@ -68,6 +68,8 @@ class Task:
         execution_rate_hz: declared model execution rate (Hz), copied into provenance.
         data_fingerprint: a declared fingerprint (e.g. a dataset checksum) used instead of
             the computed one.
+        protocol: the evaluation protocol and its version (``"NeuroBench v1.0 primate
+            reaching, leaderboard setting"``), copied into provenance.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Task:
     execution_rate_hz: float | None = None
     data_fingerprint: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    protocol: str | None = None
 
     def resolved_dataset_len(self) -> int | None:
         """``dataset_len`` or ``len(data.dataset)`` when the data is a DataLoader."""
@@ -342,6 +345,7 @@ def run(
         execution_rate_hz=execution_rate_hz if execution_rate_hz is not None else task.execution_rate_hz,
         created_utc=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         platform=platform.platform(),
+        protocol=task.protocol,
     )
     result = RunResult(
         schema_version=SCHEMA_VERSION,

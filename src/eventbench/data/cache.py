@@ -10,11 +10,15 @@ caller owns; there is no global cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .errors import DataFormatError
 from .events import BinnedEvents, bin_samples
@@ -22,7 +26,7 @@ from .events import BinnedEvents, bin_samples
 if TYPE_CHECKING:
     from .dataset import EventDataset
 
-__all__ = ["BinCache"]
+__all__ = ["BinCache", "cache_key", "cached_arrays"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +100,44 @@ class BinCache:
     def clear_memory(self) -> None:
         """Forget in-memory entries (files on disk stay)."""
         self._memory.clear()
+
+
+def cache_key(**parts: object) -> str:
+    """Hex key (24 characters) of JSON-able ``parts`` (file lists, settings) for
+    :func:`cached_arrays` file names."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cached_arrays(
+    path: Path, compute: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Arrays of a preprocessing step, read from ``path`` (``.npz``, no pickles) when it exists,
+    else computed and written there atomically (temporary file, then rename). An unwritable
+    folder only logs a warning; an unreadable file is an error naming it (delete it to
+    rebuild)."""
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(path, "<cache file>",
+                                  f"unreadable ({exc}); delete it to rebuild") from exc
+        logger.info("read cached %s", path)
+        return out
+    out = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, allow_pickle=False, **out)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        logger.info("cached %s", path)
+    except OSError as exc:
+        logger.warning("cannot write the cache file %s: %s", path, exc)
+    return out

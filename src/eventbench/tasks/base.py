@@ -123,7 +123,8 @@ class TaskSpec:
         if not self.protocols:
             if name:
                 raise ValueError(
-                    f"--protocol {name!r}: task {self.name!r} offers no protocol variants"
+                    f"--protocol / data.protocol {name!r}: task {self.name!r} offers no "
+                    "protocol variants"
                 )
             return None
         if not name:
@@ -132,7 +133,9 @@ class TaskSpec:
             if p.name == name:
                 return p
         names = ", ".join(p.name for p in self.protocols)
-        raise ValueError(f"--protocol {name!r}: task {self.name!r} offers {names}")
+        raise ValueError(
+            f"--protocol / data.protocol {name!r}: task {self.name!r} offers {names}"
+        )
 
 
 def find_first(data_dir: str | os.PathLike[str] | None, names: Sequence[str]) -> Path | None:
@@ -200,7 +203,8 @@ def window_split(ds: DenseDataset, length: int, stride: int, max_windows: int | 
     starts = list(range(0, total - length + 1, stride))
     if max_windows is not None:
         starts = starts[:max_windows]
-    idx = torch.tensor(starts)[None, :] + torch.arange(length)[:, None]  # [L, S]
-    x = torch.from_numpy(np.ascontiguousarray(ds.inputs, dtype=np.float32))[idx]
-    y = torch.from_numpy(np.ascontiguousarray(ds.targets, dtype=np.float32))[idx]
+    idx = np.asarray(starts)[None, :] + np.arange(length)[:, None]  # [L, S]
+    # fancy indexing copies, so read-only data-set arrays give writable tensors
+    x = torch.from_numpy(np.asarray(ds.inputs, dtype=np.float32)[idx])
+    y = torch.from_numpy(np.asarray(ds.targets, dtype=np.float32)[idx])
     return TensorSplit(name=ds.name, x=x, y=y, data_fingerprint=ds.fingerprint())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventbench.data import digits_splits
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data
+from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec, event_task_data
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
 
 __all__ = ["TASK", "DigitsData"]
@@ -67,4 +67,11 @@ TASK = TaskSpec(
     "Adam 1e-2), sized for the 8x8 images",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "stratified",
+            "EventBench digits v1: scikit-learn 8x8 digits, seeded stratified 70/10/20 split",
+            "no official protocol exists; the split is seeded and stratified by class",
+        ),
+    ),
 )

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventbench.data import MNIST_URL, load_mnist_idx
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
+from eventbench.tasks.base import (
+    Availability,
+    Protocol,
+    TaskData,
+    TaskSpec,
+    event_task_data,
+    find_first,
+)
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
 
 __all__ = ["TASK", "MnistData"]
@@ -76,4 +83,11 @@ TASK = TaskSpec(
     recipe_source="mlGeNN examples/event_prop/latency_mnist.py (eventprop-spec.md §4.2)",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "official",
+            "MNIST official 60000/10000 split (55000 train + 5000 validation)",
+            "LeCun's train/test files; the last 5000 training images validate",
+        ),
+    ),
 )

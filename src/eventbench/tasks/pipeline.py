@@ -92,6 +92,7 @@ __all__ = [
     "load_trained",
     "model_name",
     "network_spec",
+    "protocol_version",
     "resolve_recipe",
     "result_metrics",
     "score_name",
@@ -160,7 +161,18 @@ def resolve_recipe(
     if "train.epochs" in names:
         names["baseline.epochs"] = names["train.epochs"]
     check_recipe(recipe, names)
+    try:
+        task.protocol(recipe.data.protocol)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return recipe
+
+
+def protocol_version(task: TaskSpec, recipe: Recipe) -> str | None:
+    """The version string of the protocol the recipe selects (``data.protocol``, default the
+    task's first), as results record it; ``None`` when the task declares no protocol."""
+    p = task.protocol(recipe.data.protocol)
+    return None if p is None else p.version
 
 
 def flatten_keys(values: dict[str, Any]) -> list[str]:
@@ -627,12 +639,14 @@ def benchmark(
         dataset_len=len(split),
         execution_rate_hz=task.execution_rate_hz,
         data_fingerprint=split.fingerprint(),
+        protocol=protocol_version(task, recipe),
     )
     all_tags = {
         "method": recipe.train.method,
         "loss": recipe.train.loss if built.kind == "snn" else "ce" if data.objective == "classification" else "mse",
         "seed": str(recipe.train.seed),
         "data_origin": data.origin,
+        **({"protocol": p.name} if (p := task.protocol(recipe.data.protocol)) else {}),
         **(tags or {}),
     }
     with warnings.catch_warnings(record=True) as caught:
@@ -788,6 +802,8 @@ def write_run_report(
     lines.append(f"- run id: `{result.run_id}`")
     lines.append(f"- created: {result.provenance.created_utc}, device {result.provenance.device}")
     lines.append(f"- commit: {result.provenance.git_commit}")
+    if result.provenance.protocol:
+        lines.append(f"- protocol: {result.provenance.protocol}")
     lines.append(f"- tags: {', '.join(f'{k}={v}' for k, v in sorted(result.tags.items()))}")
     train_m = result.metrics.get("training")
     if isinstance(train_m, dict):

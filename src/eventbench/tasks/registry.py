@@ -6,10 +6,12 @@ import difflib
 
 from eventbench.tasks import (
     digits,
+    dvs_gesture,
     mackey_glass,
     mnist,
     nhp_reaching,
     shd,
+    speech_commands,
     spoken_digits,
     ssc,
     yinyang,
@@ -30,6 +32,8 @@ TASKS: dict[str, TaskSpec] = {
         spoken_digits.TASK,
         mackey_glass.TASK,
         nhp_reaching.TASK,
+        dvs_gesture.TASK,
+        speech_commands.TASK,
         *delay_tasks(),
     )
 }

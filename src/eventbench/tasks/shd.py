@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eventbench.data import load_shd
 from eventbench.data.shd import SHD
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, find_first
+from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec, find_first
 from eventbench.tasks.config import Recipe
 from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
 
@@ -44,4 +44,11 @@ TASK = TaskSpec(
     recipe_source="[NTK] loss-shaping paper, final SHD protocol (eventprop-spec.md §4.3)",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "official",
+            "SHD v2 official train/test split",
+            "zenkelab shd_train.h5 / shd_test.h5; validation from held-out training speakers",
+        ),
+    ),
 )

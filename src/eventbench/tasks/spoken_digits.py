@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventbench.data.spoken_digits import BUILD_COMMAND, load_spoken_digits, spoken_digits_dir
-from eventbench.tasks.base import Availability, TaskData, TaskSpec
+from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec
 from eventbench.tasks.config import Recipe
 from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
 
@@ -46,4 +46,11 @@ TASK = TaskSpec(
     recipe_source="[NTK] loss-shaping paper, final SHD protocol (eventprop-spec.md §4.3)",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "speakers",
+            "EventBench spoken-digits v1: 11 train / 3 test voices",
+            "no official protocol exists; speaker-disjoint synthetic set",
+        ),
+    ),
 )

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from eventbench.data import Splits, load_ssc
 from eventbench.data.shd import SSC
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data, find_first
+from eventbench.tasks.base import (
+    Availability,
+    Protocol,
+    TaskData,
+    TaskSpec,
+    event_task_data,
+    find_first,
+)
 from eventbench.tasks.config import Recipe
 from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
 
@@ -52,4 +59,11 @@ TASK = TaskSpec(
     recipe_source="[NTK] loss-shaping paper, SSC protocol (eventprop-spec.md §4.4)",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "official",
+            "SSC v2 official train/valid/test split",
+            "zenkelab ssc_train/valid/test.h5",
+        ),
+    ),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventbench.data import yinyang_splits
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, event_task_data
+from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec, event_task_data
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
 
 __all__ = ["TASK", "YinYangData"]
@@ -81,4 +81,11 @@ TASK = TaskSpec(
     "first-spike and --set",
     load=_load,
     availability=_available,
+    protocols=(
+        Protocol(
+            "paper",
+            "Yin-Yang (Kriener et al. 2021) paper splits 5000/1000/1000, seeds 42/41/40",
+            "the paper's generated train/validation/test sets; test accuracy",
+        ),
+    ),
 )

@@ -203,10 +203,18 @@ class SMAPE(WorkloadMetric):
         return 200.0 * self.sum_ratio / self.n if self.n else None
 
 
+def _columns(v: Tensor) -> Tensor:
+    """Regression values as ``[samples, columns]``: ``[N]`` -> ``[N, 1]``, ``[N, K]`` as is,
+    time-major ``[T, B, K]`` -> ``[T * B, K]`` (every step of every sequence is a sample, as
+    NeuroBench scores a stream one step per sample)."""
+    return v.reshape(-1, v.shape[-1]) if v.dim() >= 3 else v.reshape(v.shape[0], -1)
+
+
 class R2(WorkloadMetric):
     """Coefficient of determination, averaged over output columns.
 
-    Definition (``exact``): for each target column :math:`j`,
+    Definition (``exact``): for each target column :math:`j` (the last dimension; time-major
+    ``[T, B, K]`` values pool all ``T * B`` steps per column),
     :math:`R^2_j = 1 - \\sum_i (y_{ij} - \\hat y_{ij})^2 / \\sum_i (y_{ij} - \\bar y_j)^2`,
     then the mean over all columns (1-D targets: one column). Sums in float64, the total sum
     of squares merged across batches with Chan's parallel update (no label storage).
@@ -239,8 +247,7 @@ class R2(WorkloadMetric):
                     prev = torch.tensor([], device=targets.device)
                 self.nb_labels[j] = torch.cat((prev, targets[:, j].detach()))
             return
-        y = targets.detach().double().reshape(targets.shape[0], -1)
-        p = preds.detach().double().reshape(preds.shape[0], -1)
+        y, p = _columns(targets.detach().double()), _columns(preds.detach().double())
         nb = y.shape[0]
         bmean = y.mean(dim=0)
         bm2 = ((y - bmean) ** 2).sum(dim=0)
