@@ -124,11 +124,22 @@ class ResultStore:
         path: the database file (created with its parent folder if missing); default
             :func:`default_store_path`.
         timeout_s: how long a writer waits for another writer's lock.
+        write_attempts: tries of a write that still finds the file locked after ``timeout_s``
+            (pauses of 0.05, 0.1, 0.2, ... s, at most 2 s, between them).
     """
 
-    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        timeout_s: float = 30.0,
+        write_attempts: int = WRITE_ATTEMPTS,
+    ) -> None:
+        if write_attempts < 1:
+            raise ValueError(f"write_attempts must be >= 1, got {write_attempts}")
         self.path = Path(path) if path is not None else default_store_path()
         self.timeout_s = timeout_s
+        self.write_attempts = write_attempts
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
         def create() -> None:
@@ -136,7 +147,7 @@ class ResultStore:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
 
-        _retry(f"creating {self.path}", create)
+        _retry(f"creating {self.path}", create, write_attempts)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -161,7 +172,7 @@ class ResultStore:
                     raise
                 con.execute("COMMIT")
 
-        _retry(what, once)
+        _retry(what, once, self.write_attempts)
 
     def add(self, result: RunResult, trial: TrialRecord | None = None) -> str:
         """Store a result (one atomic transaction); returns its ``run_id``. With ``trial``
