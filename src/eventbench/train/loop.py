@@ -51,6 +51,12 @@ from eventbench.train.diagnostics import (
     layer_diagnostics,
     warn_if_silent,
 )
+from eventbench.train.distributed import (
+    DataParallel,
+    all_reduce_counts,
+    loss_scale,
+    shard_bounds,
+)
 from eventbench.train.learners import Learner, n_hidden_neurons, trial_duration_s, zero_counts
 from eventbench.train.schedules import LRSchedule, ScheduleState
 
@@ -398,6 +404,7 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     checkpoint_extra: dict[str, Any] | None = None,
+    data_parallel: DataParallel | None = None,
 ) -> History:
     """Train ``learner`` on ``train``, validating on ``val`` after every epoch.
 
@@ -413,11 +420,19 @@ def fit(
         resume: continue from ``run_dir/last.pt`` when it exists.
         callbacks: observers of progress (see :mod:`eventbench.train.callbacks`).
         checkpoint_extra: plain values stored in both checkpoints (e.g. the task and recipe).
+        data_parallel: this process' rank in data-parallel training
+            (:mod:`eventbench.train.distributed`): each global minibatch of
+            ``cfg.batch_size`` samples is sharded over the processes, gradients are averaged by
+            ``DistributedDataParallel``, and only rank 0 writes checkpoints.
 
     Returns:
         The :class:`History` of all epochs (including those before a resume).
     """
     module = learner.module
+    if data_parallel is not None:
+        from eventbench.train.distributed import wrap
+
+        learner = wrap(learner, next(module.parameters()).device)
     extra = dict(checkpoint_extra or {})
     n = len(train)
     n_batches = math.ceil(n / cfg.batch_size)
@@ -454,9 +469,11 @@ def fit(
     )
     for cb in callbacks:
         cb.on_train_start(start)
+    writer = data_parallel is None or data_parallel.rank == 0
     for epoch in range(state.next_epoch, cfg.epochs):
-        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker)
-        if out_dir is not None:
+        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker,
+                             data_parallel)
+        if out_dir is not None and writer:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
                 save_checkpoint(
@@ -497,6 +514,7 @@ def _train_epoch(
     epoch: int,
     callbacks: Sequence[Callback],
     tracker: SpikeCountTracker | None = None,
+    dp: DataParallel | None = None,
 ) -> _State:
     module = learner.module
     module.train()
@@ -517,6 +535,11 @@ def _train_epoch(
     lr = cfg.schedule.current_lr(sched)
     for b, start in enumerate(range(0, n, cfg.batch_size)):
         idx = perm[start : start + cfg.batch_size]
+        scale = 1.0
+        if dp is not None:  # this process' shard of the global minibatch
+            lo, hi = shard_bounds(len(idx), dp.rank, dp.world)
+            scale = loss_scale(hi - lo, len(idx), dp.world)
+            idx = idx[lo:hi]
         x, y = train.batch(idx, sparse=learner.sparse_input)
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
@@ -529,7 +552,7 @@ def _train_epoch(
                 f"loss became {float(out.loss)} at epoch {epoch + 1}, batch {b + 1}; "
                 "lower the learning rate"
             )
-        torch.autograd.backward(out.loss)
+        torch.autograd.backward(out.loss if dp is None else out.loss * scale)
         grads.add()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
@@ -560,7 +583,7 @@ def _train_epoch(
     changes = tracker.finish_epoch() if tracker is not None else None
     hidden = layer_diagnostics(counts, acc.samples, trial_duration_s(learner), changes)
     warn_if_silent(hidden, epoch)
-    lifted = learner.end_epoch(counts)
+    lifted = learner.end_epoch(counts if dp is None else all_reduce_counts(counts))
     ev = evaluate(learner, val, cfg.eval_batch_size) if val is not None else None
     score = ev.score if ev is not None else acc.score()
     sched = cfg.schedule.after_epoch(sched, epoch, score)
