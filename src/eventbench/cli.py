@@ -106,6 +106,7 @@ OutDirOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details (INFO level).")]
+DevicesOpt = Annotated[int, typer.Option("--devices", min=1, help="Data-parallel training over N processes (torch.distributed, gloo on CPU); train.batch_size is the global minibatch.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
@@ -167,7 +168,7 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 
 def _train_run(
-    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool
+    task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool, devices: int = 1
 ) -> tuple[Any, Any]:
     from eventbench.tasks.pipeline import score_name, train
     from eventbench.train.callbacks import Callback, LogCallback, RichProgress
@@ -175,6 +176,8 @@ def _train_run(
     if resume and not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(run_dir / 'last.pt')!r} to resume from")
     name = "acc" if score_name(task) == "accuracy" else "R2"
+    if devices > 1:
+        return train(task, recipe, data, run_dir, resume=resume, devices=devices)
     if quiet or not sys.stderr.isatty():
         cbs: list[Callback] = [LogCallback()]
         return train(task, recipe, data, run_dir, resume=resume, callbacks=cbs)
@@ -219,6 +222,7 @@ def train_cmd(
     out_dir: OutDirOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT_DIR/last.pt after an interruption.")] = False,
     data_dir: DataDirOpt = None,
+    devices: DevicesOpt = 1,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -230,7 +234,7 @@ def train_cmd(
     t, recipe, data = _prepare(task, config, set_, data_dir, method=method, loss=loss,
                                epochs=epochs, seed=seed)
     run_dir = out_dir if out_dir is not None else _default_run_dir(t.name, model_name(recipe))
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+    built, history = _train_run(t, recipe, data, run_dir, resume, quiet, devices)
     ev = evaluate(built.learner, data.test, recipe.train.eval_batch_size)
     c = _console()
     best = "n/a" if history.best_score is None else f"{history.best_score:.4f}"
@@ -284,6 +288,7 @@ def run_cmd(
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
+    devices: DevicesOpt = 1,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -301,7 +306,7 @@ def run_cmd(
     c.print(f"[bold]{t.name}[/bold]: training {model_name(recipe)} "
             f"({recipe.train.epochs if recipe.train.method != 'ann' else recipe.baseline.epochs} "
             f"epochs) -> {run_dir}")
-    built, history = _train_run(t, recipe, data, run_dir, resume, quiet)
+    built, history = _train_run(t, recipe, data, run_dir, resume, quiet, devices)
     store_path = _store_path(store)
     result = benchmark(t, recipe, data, built, store=store_path, history=history,
                        tags={"run_dir": str(run_dir)})
