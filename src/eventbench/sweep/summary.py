@@ -199,7 +199,8 @@ def plot_sweep(
             ax.set_xscale("log")
         ax.set_xlabel("effective synaptic operations per sample (mean over seeds)")
         ax.set_ylabel(f"{score} (mean ± std over seeds)")
-        ax.set_title(f"sweep {name}: {score} vs operations (" + ", ".join(keys) + ")")
+        ax.set_title(f"sweep {name}: {score} vs operations")
+        fig.text(0.01, 0.01, "points labelled " + ", ".join(keys), fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = out_dir / f"{name}-pareto.png"
