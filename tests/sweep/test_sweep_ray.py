@@ -100,33 +100,62 @@ def test_a_failed_trial_is_recorded_and_rerun_alone(ray_local: str, tmp_path: Pa
     assert len(st) == 1
 
 
-@pytest.mark.timeout(400)
-def test_cli_sweep_is_resumable_after_the_driver_is_killed(
-    ray_local: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    grid = sweep_toml(tmp_path / "kill.toml", {"network.hidden": [4, 8]}, 2, "kill",
-                      fixed={"train.epochs": 2})
-    store = tmp_path / "r.sqlite"
-    args = ["sweep", "yinyang", "--grid", str(grid), "--store", str(store), "--out-dir",
-            str(tmp_path / "out"), "--address", ray_local]
+def _start_driver(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    log = tmp_path / "driver.log"
     with log.open("w") as sink:
-        driver = subprocess.Popen([sys.executable, "-m", "eventbench.cli", *args], cwd=tmp_path,
-                                  env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:  # kill the driver once the first trial is stored, while others run
+        return subprocess.Popen([sys.executable, "-m", "eventbench.cli", *args], cwd=cwd,
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def _done(store: Path, sweep: str) -> set[str]:
+    if not store.is_file():
+        return set()
+    return {t.trial_id for t in ResultStore(store).trials(sweep) if t.status == "done"}
+
+
+def _stop_after_next_trial(driver: subprocess.Popen[bytes], store: Path, sweep: str,
+                           before: set[str], sig: int, log: Path) -> int:
+    """Send ``sig`` to the driver once a trial beyond ``before`` is stored; its exit status."""
+    try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and driver.poll() is None:
-            if store.is_file() and any(t.status == "done" for t in ResultStore(store).trials("kill")):
+            if _done(store, sweep) - before:
                 break
             time.sleep(0.2)
         assert driver.poll() is None, log.read_text()
-        driver.send_signal(signal.SIGKILL)
+        driver.send_signal(sig)
+        return driver.wait(timeout=120)
     finally:
-        driver.wait(timeout=60)
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+@pytest.mark.timeout(600)
+def test_cli_sweep_resumes_after_ctrl_c_and_after_the_driver_is_killed(
+    ray_local: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grid = sweep_toml(tmp_path / "kill.toml", {"network.hidden": [4, 6, 8]}, 2, "kill",
+                      fixed={"train.epochs": 3})
+    store = tmp_path / "r.sqlite"
+    args = ["sweep", "yinyang", "--grid", str(grid), "--store", str(store), "--out-dir",
+            str(tmp_path / "out"), "--address", ray_local]
+    # Ctrl-C: the driver cancels its trials, says how to resume and exits with 130
+    log = tmp_path / "driver-int.log"
+    code = _stop_after_next_trial(_start_driver(args, tmp_path, log), store, "kill", set(),
+                                  signal.SIGINT, log)
+    assert code == 130, log.read_text()
+    assert "interrupted; rerun the same command" in log.read_text()
+    first = _done(store, "kill")
+    assert 1 <= len(first) < 6
+    # a crash: the rerun driver is killed once it has stored another trial
+    log = tmp_path / "driver-kill.log"
+    _stop_after_next_trial(_start_driver(args, tmp_path, log), store, "kill", first,
+                           signal.SIGKILL, log)
+    assert "already done" in log.read_text()
     time.sleep(1.0)  # Ray ends the tasks of the dead driver
-    before = {t.trial_id for t in ResultStore(store).trials("kill") if t.status == "done"}
-    assert 1 <= len(before) < 4
+    before = _done(store, "kill")
+    assert first < before and len(before) < 6
     code = 0
     try:
         main(args)
@@ -134,13 +163,13 @@ def test_cli_sweep_is_resumable_after_the_driver_is_killed(
         code = int(exc.code or 0)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert f"4 trials, {len(before)} already done; running {4 - len(before)}" in out
+    assert f"6 trials, {len(before)} already done; running {6 - len(before)}" in out
     st = ResultStore(store)
     states = st.trials("kill")
-    assert len(states) == 4 and all(t.status == "done" for t in states)
+    assert len(states) == 6 and all(t.status == "done" for t in states)
     runs = [r for r in st.list() if r.tags.get("sweep") == "kill"]
-    assert len(runs) == 4  # nothing lost, nothing doubled
-    assert all(r.metric("training.epochs") == 2 for r in runs)
+    assert len(runs) == 6  # nothing lost, nothing doubled
+    assert all(r.metric("training.epochs") == 3 for r in runs)
     # the summary: one row per setting over its two seeds; then the report with plots
     assert "| 4 | 2 | 0 |" in out and "| 8 | 2 | 0 |" in out
     try:
