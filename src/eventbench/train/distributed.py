@@ -106,10 +106,10 @@ def wrap(learner: Learner, device: torch.device | None = None) -> Learner:
         if reg is not None and not reg.distributed:
             net.method = dataclasses.replace(method, regulariser=dataclasses.replace(  # type: ignore[type-var]
                 reg, distributed=True))
-        runner = DDP(net, device_ids=ids, broadcast_buffers=False)
+        runner = DDP(net, device_ids=ids, forward_sync_buffers=False)
         return dataclasses.replace(learner, runner=runner)
     if isinstance(learner, ANNLearner):
-        runner = DDP(learner.net, device_ids=ids, broadcast_buffers=False)
+        runner = DDP(learner.net, device_ids=ids, forward_sync_buffers=False)
         return dataclasses.replace(learner, runner=runner)
     raise TypeError(f"data-parallel training does not support {type(learner).__name__}")
 
