@@ -117,3 +117,22 @@ def test_summary_table_formats_mean_and_std() -> None:
     assert md[0].startswith("| train.lr | network.hidden | seeds | failed | accuracy")
     assert md[2] == "| 0.01 | 64-32 | 3 | 1 | 0.9300 ± 0.0360 | 1,568 ± 12 | 5.25 ± 0.50 |"
     assert md[3] == "| 0.1 | 8 | 1 | 0 | 0.5000 ± n/a | n/a | n/a |"
+
+
+def test_missing_ray_is_an_error_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from eventbench.sweep.runner import run_sweep
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    spec = parse_sweep({"fixed": {"data.max_train": 10}, "grid": {"network.hidden": [4]}},
+                       source="f", default_name="noray")
+    with pytest.raises(ImportError, match=r"pip install 'eventbench\[sweep\]'"):
+        run_sweep("yinyang", spec, expand(spec), store=tmp_path / "s.sqlite",
+                  out_root=tmp_path / "out")
+    # nothing ran, nothing was recorded
+    from eventbench.bench import ResultStore
+
+    assert ResultStore(tmp_path / "s.sqlite").trials("noray") == []
