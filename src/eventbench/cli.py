@@ -107,6 +107,7 @@ OutDirOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details (INFO level).")]
+DevicesOpt = Annotated[int, typer.Option("--devices", min=1, help="Data-parallel training over N processes (torch.distributed, gloo on CPU); train.batch_size is the global minibatch.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 # ---- issue 12: device, resume / overwrite, version (shared by train, run, bench, compare)
@@ -339,7 +340,7 @@ def _fmt(v: float | None) -> str:
 
 def _train_run(
     task: Any, recipe: Any, data: Any, run_dir: Path, resume: bool, quiet: bool,
-    device: Any = None, stop: Any = None,
+    device: Any = None, stop: Any = None, devices: int = 1,
 ) -> tuple[Any, Any]:
     from eventbench.tasks.pipeline import score_name, train
     from eventbench.train.callbacks import Callback, LogCallback, RichProgress
@@ -348,6 +349,8 @@ def _train_run(
     if resume and not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint {str(run_dir / 'last.pt')!r} to resume from")
     name = "acc" if score_name(task) == "accuracy" else "R2"
+    if devices > 1:
+        return train(task, recipe, data, run_dir, resume=resume, device=device, devices=devices)
     from eventbench.train.loop import StopRequest
 
     with stop_on_signals(stop if stop is not None else StopRequest()) as req:
@@ -409,6 +412,7 @@ def train_cmd(
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     data_dir: DataDirOpt = None,
+    devices: DevicesOpt = 1,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     protocol: ProtocolOpt = None,
@@ -427,7 +431,8 @@ def train_cmd(
                                loss=loss, epochs=epochs, seed=seed)
     run_dir = resumed or out_dir or _default_run_dir(t.name, model_name(recipe))
     try:
-        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev,
+                                    devices=devices)
     except TrainingInterrupted as exc:
         _interrupted_exit(exc, "train", t.name, _pass_on(device, data_dir))
     ev = evaluate(built.learner, data.test, recipe.train.eval_batch_size)
@@ -556,6 +561,7 @@ def run_cmd(
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", hidden=True)] = None,
+    devices: DevicesOpt = 1,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     protocol: ProtocolOpt = None,
@@ -581,7 +587,8 @@ def run_cmd(
             f"({recipe.train.epochs if recipe.train.method != 'ann' else recipe.baseline.epochs} "
             f"epochs, {dev}) -> {run_dir}")
     try:
-        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev)
+        built, history = _train_run(t, recipe, data, run_dir, resumed is not None, quiet, dev,
+                                    devices=devices)
     except TrainingInterrupted as exc:
         _interrupted_exit(exc, "run", t.name, _pass_on(device, data_dir, store))
     store_path = _store_path(store)
@@ -743,6 +750,7 @@ def report_cmd(
     store: StoreOpt = None,
     task: Annotated[str | None, typer.Option("--task", "-t", help="Only this task.", show_default=False)] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where tables and plots go.")] = Path("eventbench-results/report"),
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Summarise this sweep instead: mean ± std over seeds per setting, plots per swept setting and the Pareto front.", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Tables (Markdown, CSV) and plots (metric vs synaptic operations, training curves) from the results store."""
@@ -754,6 +762,9 @@ def report_cmd(
     if not path.is_file():
         raise FileNotFoundError(f"results store {str(path)!r} does not exist; run 'eventbench run TASK' first")
     st = ResultStore(path)
+    if sweep is not None:
+        _report_sweep(st, sweep, out_dir)
+        return
     results = st.list(task=task)
     if not results:
         raise ValueError(f"no results{' for task ' + repr(task) if task else ''} in {path}")
@@ -890,6 +901,99 @@ def gradcheck_cmd(
     c.print(f"{verdict}: tolerance {report.tolerance:g} (relative error per tensor)")
     if not report.passed:
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------- sweep (issue 15)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    task: TaskArg,
+    grid: Annotated[Path, typer.Option("--grid", "-g", help="Sweep file (TOML): [grid] candidate values per --set key, [fixed] settings, seeds, search = grid|random.", show_default=False)],
+    seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="Seeds per setting (train.seed = 0..N-1). Default: the file's, else 1.", show_default=False)] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster to use: 'auto' (the one running here) or ray://HOST:PORT. Default: start a local Ray instance.", show_default=False)] = None,
+    cpus_per_trial: Annotated[int, typer.Option("--cpus-per-trial", min=1, help="CPUs (torch threads) each trial declares to Ray.")] = 1,
+    gpus_per_trial: Annotated[float, typer.Option("--gpus-per-trial", min=0.0, help="GPUs each trial declares to Ray (fractions share a GPU).")] = 0.0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    store: StoreOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Trial folders (checkpoints, history) go to OUT_DIR/<sweep>/<trial>/.")] = Path("eventbench-results/sweeps"),
+    data_dir: DataDirOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Grid or random search over recipe settings, several seeds each, on Ray; resumable.
+
+    Rerunning the same command skips the trials already stored and reruns missing or failed
+    ones. Summarise with 'eventbench report --sweep NAME'."""
+    from eventbench.bench import ResultStore
+    from eventbench.sweep import expand, load_sweep
+    from eventbench.sweep.runner import pending, run_sweep
+    from eventbench.sweep.summary import summarise, summary_markdown
+    from eventbench.tasks import get_task
+
+    _setup(verbose)
+    t = get_task(task)
+    spec = load_sweep(grid)
+    trials = expand(spec, seeds)
+    store_path = _store_path(store)
+    todo = len(pending(ResultStore(store_path), spec.name, trials))
+    where = address or "a local Ray instance"
+    c = _console()
+    c.print(f"[bold]sweep {spec.name}[/bold] ({t.name}): {len(trials)} trials, "
+            f"{len(trials) - todo} already done; running {todo} on {where}, "
+            f"{cpus_per_trial} CPU{f' + {gpus_per_trial:g} GPU' if gpus_per_trial else ''} per trial")
+
+    def show(o: Any, k: int, n: int) -> None:
+        what = (f"{t.metrics[0]} {_fmt(o.metrics.get(t.metrics[0]))}" if o.status == "done"
+                else f"[red]failed[/red]: {o.error}")
+        c.print(f"  [{k}/{n}] trial {o.trial_id}: {what} ({o.wall_s:.0f} s)")
+
+    try:
+        res = run_sweep(t.name, spec, trials, store=store_path, out_root=out_dir, address=address,
+                        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                        data_dir=data_dir, config=config, sets=set_ or (), on_outcome=show)
+    except KeyboardInterrupt:
+        print(f"eventbench: interrupted; rerun the same command to run the {spec.name!r} trials "
+              "not yet stored", file=sys.stderr)
+        raise typer.Exit(130) from None
+    rows = summarise(ResultStore(store_path), spec.name, t.metrics[0])
+    c.print(summary_markdown(rows, t.metrics[0]), markup=False)
+    c.print(f"stored in {store_path}; plots: eventbench report --sweep {spec.name}")
+    if res.failed:
+        print(f"eventbench: error: {len(res.failed)} of {len(res.outcomes)} trial(s) failed "
+              "(errors above and in the store); rerun the same command to retry them",
+              file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _report_sweep(st: Any, name: str, out_dir: Path) -> None:
+    """``report --sweep``: Markdown + plots of one sweep into OUT_DIR."""
+    from eventbench.sweep.summary import plot_sweep, summarise, summary_markdown
+    from eventbench.tasks import get_task
+
+    trials = st.trials(name)
+    first = next((tr for tr in trials if tr.status == "done" and tr.run_id), None)
+    score = "accuracy"
+    if first is not None:
+        try:
+            score = get_task(st.get(first.run_id).task).metrics[0]
+        except KeyError:
+            pass
+    rows = summarise(st, name, score)
+    table = summary_markdown(rows, score)
+    lines = [f"# Sweep {name}", "", f"Store: `{st.path}`; mean ± std (sample) over seeds.", "",
+             table]
+    try:
+        for p in plot_sweep(rows, out_dir, name, score):
+            lines.append(f"![{p.stem}]({p.name})\n")
+    except (ImportError, ValueError) as exc:
+        lines.append(f"(no plots: {exc})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    c = _console()
+    c.print(table, markup=False)
+    c.print(f"written: {path}")
 
 
 # ------------------------------------------------------------------------------- data commands

@@ -13,6 +13,13 @@ so the decrement is divided by ``time_unit_s``. Together with the loss weight
 ``time_unit_s / tau_mem_s`` of the voltage losses (see ``eventbench.readout.losses``), the balance
 of loss and regulariser equals the reference codes', so published ``lambda_reg`` values carry over.
 It is not the gradient of any loss and is excluded from finite-difference checks.
+
+Data-parallel training (``distributed=True``): each of the :math:`W` processes holds a shard of
+:math:`b_r` samples of the global batch :math:`B = \sum_r b_r`. :math:`\bar n_j` is then the
+mean over the global batch (an all-reduce of the counts), and the decrement is divided by
+:math:`B / W` instead of :math:`N_b`, so that after the data-parallel average of the gradients
+over the :math:`W` processes each spike contributes exactly as in one process with the whole
+batch.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 __all__ = ["RateRegulariser", "lift_silent"]
@@ -34,12 +42,15 @@ class RateRegulariser:
         lambda_upper: strength when the batch-mean count is above ``nu``.
         lambda_lower: strength when it is at or below ``nu``.
         time_unit_s: the time unit in which ``lambda_*`` were published (1 ms).
+        distributed: the batch is a shard of a global batch spread over the default
+            ``torch.distributed`` process group (see the module docstring).
     """
 
     nu: float
     lambda_upper: float
     lambda_lower: float
     time_unit_s: float = 1e-3
+    distributed: bool = False
 
     def adjoint_jump(self, counts: Tensor) -> Tensor:
         """Per-neuron addition to ``lambda_V`` (seconds units) at each of its spikes.
@@ -49,8 +60,13 @@ class RateRegulariser:
         Returns:
             ``[N]`` values, to be added to ``lambda_V`` of neuron ``j`` at each spike of ``j``.
         """
-        batch = counts.shape[0]
-        nbar = counts.to(torch.float64).mean(dim=0)
+        batch: float = counts.shape[0]
+        if self.distributed:
+            total, batch = _global_sum(counts)
+            nbar = total / batch
+            batch /= dist.get_world_size()
+        else:
+            nbar = counts.to(torch.float64).mean(dim=0)
         lam = torch.where(nbar > self.nu, self.lambda_upper, self.lambda_lower)
         return -(lam * (nbar - self.nu) / batch) / self.time_unit_s
 
@@ -68,6 +84,21 @@ class RateRegulariser:
             torch.full_like(nbar, self.lambda_lower),
         )
         return (0.5 * lam * (nbar - self.nu) ** 2).sum() / batch
+
+
+def _global_sum(counts: Tensor) -> tuple[Tensor, float]:
+    """Spike counts ``[B_r, N]`` summed over the samples of every process (float64 ``[N]``)
+    and the global number of samples."""
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(
+            "RateRegulariser(distributed=True) needs an initialised torch.distributed process group"
+        )
+    buf = torch.cat([
+        counts.to(torch.float64).sum(dim=0),
+        torch.tensor([float(counts.shape[0])], dtype=torch.float64, device=counts.device),
+    ])
+    dist.all_reduce(buf)
+    return buf[:-1], float(buf[-1])
 
 
 @torch.no_grad()

@@ -438,6 +438,7 @@ def train(
     callbacks: Sequence[Callback] = (),
     device: torch.device | str | None = None,
     stop: StopRequest | None = None,
+    devices: int = 1,
 ) -> tuple[Built, History]:
     """Train the recipe's model on ``device`` (``None``: the CPU), writing ``recipe.toml``,
     ``last.pt``, ``best.pt`` and ``history.json`` in ``run_dir``, and for a spiking network
@@ -447,24 +448,45 @@ def train(
     Raises:
         TrainingInterrupted: ``stop`` was set during training (``run_dir/last.pt`` holds the
             last finished epoch).
+
+    ``devices > 1``: data-parallel training in that many new CPU processes
+    (:mod:`eventbench.train.distributed`, gloo; each process receives a copy of ``data``);
+    ``train.batch_size`` stays the global minibatch, and ``callbacks`` are not called (the
+    processes log their epochs).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.toml").write_text(
         f"# eventbench recipe for task {task.name!r}\n" + to_toml(recipe), encoding="utf-8"
     )
+    if devices < 1:
+        raise ConfigError(f"--devices must be >= 1, got {devices}")
+    if devices > 1 and device is not None and torch.device(device).type != "cpu":
+        raise ConfigError(
+            f"--devices {devices} trains in CPU processes (gloo); multi-GPU training is not "
+            f"wired yet: use --device cpu (got --device {device})"
+        )
     built = build(recipe, data, device)
-    history = fit(
-        built.learner,
-        data.train,
-        data.val,
-        train_config(recipe),
-        model_description=built.description,
-        run_dir=run_dir,
-        resume=resume,
-        callbacks=callbacks,
-        checkpoint_extra=_checkpoint_extra(task, recipe),
-        stop=stop,
-    )
+    if devices > 1:
+        from eventbench.train.distributed import launch
+        from eventbench.train.loop import LAST
+
+        launch(_train_data_parallel, devices, task, recipe, data, run_dir, resume,
+               backend="gloo")
+        history = (History.from_dict(load_checkpoint(run_dir / LAST)["history"])
+                   if (run_dir / LAST).is_file() else History())
+    else:
+        history = fit(
+            built.learner,
+            data.train,
+            data.val,
+            train_config(recipe),
+            model_description=built.description,
+            run_dir=run_dir,
+            resume=resume,
+            callbacks=callbacks,
+            checkpoint_extra=_checkpoint_extra(task, recipe),
+            stop=stop,
+        )
     (run_dir / "history.json").write_text(json.dumps(history.to_dict(), indent=1), encoding="utf-8")
     if (run_dir / BEST).is_file():
         ck = load_checkpoint(run_dir / BEST, expected_model=built.description)
@@ -473,6 +495,29 @@ def train(
         n = min(ACTIVITY_SAMPLES, recipe.train.eval_batch_size)
         save_activity(record_activity(built.module, data.test, n_samples=n), run_dir / ACTIVITY)
     return built, history
+
+
+def _train_data_parallel(
+    dp: Any, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: Path, resume: bool
+) -> None:
+    """One process of :func:`train` with ``devices > 1`` (rank 0 writes the checkpoints)."""
+    import logging as _logging
+
+    _logging.basicConfig(level=_logging.INFO if dp.rank == 0 else _logging.WARNING,
+                         format=f"%(levelname)s rank {dp.rank}: %(message)s")
+    torch.set_num_threads(max(1, recipe.train.threads // dp.world))  # the recipe's share
+    built = build(recipe, data)
+    fit(
+        built.learner,
+        data.train,
+        data.val,
+        train_config(recipe),
+        model_description=built.description,
+        run_dir=run_dir,
+        resume=resume,
+        checkpoint_extra=_checkpoint_extra(task, recipe),
+        data_parallel=dp,
+    )
 
 
 def stored_recipe(path: str | Path) -> tuple[str | None, dict[str, Any]]:

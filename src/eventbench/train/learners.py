@@ -105,12 +105,16 @@ class SNNLearner:
         objective: ``"classification"`` (int64 labels) or ``"regression"`` (``[T, B, K]``).
         lift_amount: silent-neuron lift added after each epoch to the input weights of hidden
             neurons that never fired in it (``None``: off).
+        runner: module that runs the forward pass instead of ``net``, sharing its parameters
+            (the ``DistributedDataParallel`` wrapper of data-parallel training,
+            :mod:`eventbench.train.distributed`); ``None``: ``net`` itself.
     """
 
     net: SNN
     loss: Loss
     objective: Objective = "classification"
     lift_amount: float | None = None
+    runner: nn.Module | None = None
 
     def __post_init__(self) -> None:
         check_compatible(self.loss, self.net.readout)
@@ -126,7 +130,7 @@ class SNNLearner:
         return sparse_input_pays(self.net)
 
     def step(self, x: Tensor, y: Tensor) -> StepOutput:
-        out = self.net(x)
+        out = (self.net if self.runner is None else self.runner)(x)
         loss = self.loss(out.readout, y, out.fired)
         value = out.readout.detach()
         pred = predict(self.net.readout, value, out.fired) if self.objective == "classification" else value
@@ -153,10 +157,12 @@ class SNNLearner:
 @dataclass(eq=False)
 class ANNLearner:
     """A conventional network: cross-entropy on logits ``[B, C]`` (classification) or the MSE
-    ``(1/2) mean (y_hat - y)^2`` on ``[T, B, K]`` (regression)."""
+    ``(1/2) mean (y_hat - y)^2`` on ``[T, B, K]`` (regression); ``runner`` as in
+    :class:`SNNLearner`."""
 
     net: nn.Module
     objective: Objective = "classification"
+    runner: nn.Module | None = None
 
     @property
     def module(self) -> nn.Module:
@@ -167,7 +173,7 @@ class ANNLearner:
         return False
 
     def step(self, x: Tensor, y: Tensor) -> StepOutput:
-        out: Tensor = self.net(x)
+        out: Tensor = (self.net if self.runner is None else self.runner)(x)
         if self.objective == "classification":
             loss = F.cross_entropy(out, y)
             pred = out.detach().argmax(dim=-1)

@@ -52,6 +52,12 @@ from eventbench.train.diagnostics import (
     layer_diagnostics,
     warn_if_silent,
 )
+from eventbench.train.distributed import (
+    DataParallel,
+    all_reduce_counts,
+    loss_scale,
+    shard_bounds,
+)
 from eventbench.train.learners import Learner, n_hidden_neurons, trial_duration_s, zero_counts
 from eventbench.train.schedules import LRSchedule, ScheduleState
 
@@ -449,6 +455,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpoint_extra: dict[str, Any] | None = None,
     stop: StopRequest | None = None,
+    data_parallel: DataParallel | None = None,
 ) -> History:
     """Train ``learner`` on ``train``, validating on ``val`` after every epoch.
 
@@ -468,6 +475,10 @@ def fit(
             and :class:`TrainingInterrupted` is raised. ``last.pt`` then holds the state after
             the last finished epoch (a fresh run writes it before the first epoch), so a resume
             continues exactly as the uninterrupted run would have.
+        data_parallel: this process' rank in data-parallel training
+            (:mod:`eventbench.train.distributed`): each global minibatch of
+            ``cfg.batch_size`` samples is sharded over the processes, gradients are averaged by
+            ``DistributedDataParallel``, and only rank 0 writes checkpoints.
 
     Batches are moved to the device of the learner's module (see
     :func:`eventbench.train.device.module_device`); input drop is drawn on the CPU first, so
@@ -480,6 +491,10 @@ def fit(
         TrainingInterrupted: ``stop`` was set.
     """
     module = learner.module
+    if data_parallel is not None:
+        from eventbench.train.distributed import wrap
+
+        learner = wrap(learner, next(module.parameters()).device)
     extra = dict(checkpoint_extra or {})
     n = len(train)
     n_batches = math.ceil(n / cfg.batch_size)
@@ -498,6 +513,7 @@ def fit(
     opt = make_optimiser(module, cfg)
     state = _State(0, cfg.schedule.initial(), History())
     out_dir = Path(run_dir) if run_dir is not None else None
+    writer = data_parallel is None or data_parallel.rank == 0  # only rank 0 writes checkpoints
     if resume and out_dir is not None and (out_dir / LAST).is_file():
         ck = load_checkpoint(out_dir / LAST, expected_model=model_description)
         module.load_state_dict(ck["model_state"])
@@ -511,7 +527,7 @@ def fit(
             History.from_dict(ck["history"]),
         )
         log.info("resumed from %s at epoch %d", out_dir / LAST, state.next_epoch)
-    elif out_dir is not None:  # a resumable state from the start, for an early interrupt
+    elif out_dir is not None and writer:  # a resumable state from the start, for an early interrupt
         save_checkpoint(
             out_dir / LAST,
             {**extra, **_payload(learner, opt, state, model_description, cfg, tracker)},
@@ -524,9 +540,9 @@ def fit(
     for epoch in range(state.next_epoch, cfg.epochs):
         state = _train_epoch(
             learner, opt, train, val, cfg, state, epoch, callbacks, tracker, stop,
-            None if out_dir is None else out_dir / LAST,
+            None if out_dir is None else out_dir / LAST, data_parallel,
         )
-        if out_dir is not None:
+        if out_dir is not None and writer:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
                 save_checkpoint(
@@ -569,6 +585,7 @@ def _train_epoch(
     tracker: SpikeCountTracker | None = None,
     stop: StopRequest | None = None,
     checkpoint: Path | None = None,
+    dp: DataParallel | None = None,
 ) -> _State:
     module = learner.module
     device = module_device(module)
@@ -592,6 +609,11 @@ def _train_epoch(
         if stop is not None and stop.requested:
             raise TrainingInterrupted(epoch, b, epoch, checkpoint, stop.reason)
         idx = perm[start : start + cfg.batch_size]
+        scale = 1.0
+        if dp is not None:  # this process' shard of the global minibatch
+            lo, hi = shard_bounds(len(idx), dp.rank, dp.world)
+            scale = loss_scale(hi - lo, len(idx), dp.world)
+            idx = idx[lo:hi]
         x, y = train.batch(idx, sparse=learner.sparse_input)
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
@@ -605,7 +627,7 @@ def _train_epoch(
                 f"loss became {float(out.loss)} at epoch {epoch + 1}, batch {b + 1}; "
                 "lower the learning rate"
             )
-        torch.autograd.backward(out.loss)
+        torch.autograd.backward(out.loss if dp is None else out.loss * scale)
         grads.add()
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
@@ -636,7 +658,7 @@ def _train_epoch(
     changes = tracker.finish_epoch() if tracker is not None else None
     hidden = layer_diagnostics(counts, acc.samples, trial_duration_s(learner), changes)
     warn_if_silent(hidden, epoch)
-    lifted = learner.end_epoch(counts)
+    lifted = learner.end_epoch(counts if dp is None else all_reduce_counts(counts))
     ev = evaluate(learner, val, cfg.eval_batch_size) if val is not None else None
     score = ev.score if ev is not None else acc.score()
     sched = cfg.schedule.after_epoch(sched, epoch, score)
