@@ -148,3 +148,19 @@ def test_kernel_training_step_wakes_no_torch_thread() -> None:
         after = _cpu_ns()
     others_ms = sum(v - before.get(k, 0) for k, v in after.items() if k not in ours) / 1e6
     assert others_ms < 1.0, f"torch threads ran {others_ms:.2f} ms during the steps"
+
+
+def test_run_threads_default_to_the_cores_and_are_checked() -> None:
+    from eventbench.tasks import get_task
+    from eventbench.tasks.config import ConfigError
+    from eventbench.tasks.pipeline import apply_threads, resolve_recipe
+
+    task = get_task("yinyang")
+    with _threads(1):
+        recipe = resolve_recipe(task)
+        assert recipe.train.threads is None
+        assert apply_threads(recipe) == default_threads() == torch.get_num_threads()
+        assert apply_threads(resolve_recipe(task, assignments=["train.threads=3"])) == 3
+        assert torch.get_num_threads() == 3
+        with pytest.raises(ConfigError, match=r"train\.threads"):
+            apply_threads(resolve_recipe(task, assignments=["train.threads=0"]))
