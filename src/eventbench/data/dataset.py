@@ -184,10 +184,20 @@ class EventDataset:
             "n_channels": self.n_channels, "n_classes": self.n_classes,
             "n_samples": len(self.samples),
         })
-        times, chans, ptr = self._flat
-        _hash_array(h, np.diff(ptr), "<i8")
-        _hash_array(h, times, "<f8")
-        _hash_array(h, chans, "<i8")
+        flat = self.__dict__.get("_flat")
+        if flat is not None:
+            times, chans, ptr = flat
+            _hash_array(h, np.diff(ptr), "<i8")
+            _hash_array(h, times, "<f8")
+            _hash_array(h, chans, "<i8")
+        else:  # the same bytes, sample by sample, without concatenating the data set
+            lengths = np.fromiter((s.n_events for s in self.samples), np.int64, len(self.samples))
+            _hash_array(h, lengths, "<i8")
+            total = int(lengths.sum())
+            for attr, dtype in (("times_s", "<f8"), ("channels", "<i8")):
+                h.update(dtype.encode() + repr((total,)).encode() + b"\x00")
+                for smp in self.samples:
+                    h.update(np.ascontiguousarray(getattr(smp, attr), dtype=np.dtype(dtype)).tobytes())
         labels = np.array([-1 if s.label is None else s.label for s in self.samples], np.int64)
         _hash_array(h, labels, "<i8")
         for s in self.samples:
@@ -208,7 +218,10 @@ class EventDataset:
         looked up in / stored to ``cache`` when given."""
         if cache is not None:
             return cache.binned(self, dt_s, n_steps)
-        return bin_samples(self.samples, self.n_channels, dt_s, n_steps, flat=self._flat)
+        # a loader's concatenated arrays when there are some; else sample by sample (no copy
+        # of the whole data set)
+        flat = self.__dict__.get("_flat")
+        return bin_samples(self.samples, self.n_channels, dt_s, n_steps, flat=flat)
 
 
 @dataclass(frozen=True, eq=False)

@@ -387,18 +387,41 @@ def bin_samples(
             raise ValueError(
                 f"sample {i} has n_channels={s.n_channels} > n_channels={n_channels} of the batch"
             )
-    times, chans, ptr = _concat(samples) if flat is None else flat
+    if flat is None:
+        lengths = np.fromiter((s.n_events for s in samples), np.int64, count=len(samples))
+        ptr = np.zeros(len(samples) + 1, np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+    else:
+        ptr = flat[2]
     if ptr.shape[0] != len(samples) + 1:
         raise ValueError(f"flat arrays describe {ptr.shape[0] - 1} samples, not {len(samples)}")
-    bins = time_to_bin(times, dt_s)
-    late = bins >= n_steps
-    if late.any():
-        first = int(np.argmax(late))
-        sample_idx = int(np.searchsorted(ptr, first, side="right") - 1)
+    # bins < n_steps and channels < n_channels fit int32; filled a block of samples at a time,
+    # so the float64 temporaries of time_to_bin never exist for the whole data set
+    step = np.empty(int(ptr[-1]), np.int32)
+    channel = np.empty(int(ptr[-1]), np.int32)
+    n_late, first_late = 0, ""
+    for s0 in range(0, len(samples), _BIN_BLOCK):
+        s1 = min(len(samples), s0 + _BIN_BLOCK)
+        e0, e1 = int(ptr[s0]), int(ptr[s1])
+        if flat is None:
+            times, chans, _ = _concat(samples[s0:s1])
+        else:
+            times, chans = flat[0][e0:e1], flat[1][e0:e1]
+        bins = time_to_bin(times, dt_s)
+        late = bins >= n_steps
+        if late.any():
+            if not n_late:
+                k = int(np.argmax(late))
+                sample_idx = int(np.searchsorted(ptr, e0 + k, side="right") - 1)
+                first_late = f"sample {sample_idx}, t = {float(times[k])!r} s, bin {int(bins[k])}"
+            n_late += int(late.sum())
+            continue
+        step[e0:e1] = bins
+        channel[e0:e1] = chans
+    if n_late:
         raise ValueError(
-            f"{int(late.sum())} event(s) at or beyond the window n_steps*dt = "
-            f"{n_steps * dt_s!r} s (first: sample {sample_idx}, t = {times[first]!r} s, bin "
-            f"{int(bins[first])} >= {n_steps}); crop first with crop_to_grid()"
+            f"{n_late} event(s) at or beyond the window n_steps*dt = {n_steps * dt_s!r} s "
+            f"(first: {first_late} >= {n_steps}); crop first with crop_to_grid()"
         )
     labels: np.ndarray | None = None
     if samples and all(s.label is not None for s in samples):
@@ -408,10 +431,14 @@ def bin_samples(
         n_steps=int(n_steps),
         n_channels=int(n_channels),
         ptr=ptr,
-        step=bins.astype(np.int32),
-        channel=chans.astype(np.int32),  # bins < n_steps and channels < n_channels fit int32
+        step=step,
+        channel=channel,
         labels=labels,
     )
+
+
+#: samples binned at a time by :func:`bin_samples`
+_BIN_BLOCK = 512
 
 
 def bin_events(

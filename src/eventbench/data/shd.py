@@ -83,7 +83,12 @@ class HeidelbergRaw:
     keys: tuple[str, ...] | None
 
 
-def _vlen_rows(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> list[np.ndarray]:
+#: samples read from the HDF5 file at a time (bounds the reader's transient memory)
+_READ_CHUNK = 1024
+
+
+def _vlen_dataset(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> Any:
+    """The checked variable-length dataset ``key`` (rows are read in chunks by the caller)."""
     import h5py
 
     if key not in f:
@@ -99,7 +104,34 @@ def _vlen_rows(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> l
         raise DataFormatError(path, key, f"wrong dtype {base}: expected {kind} elements")
     if ds.ndim != 1:
         raise DataFormatError(path, key, f"must be 1-D, got shape {ds.shape}")
-    return list(ds[()])
+    return ds
+
+
+def _read_rows(ds: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows of a variable-length dataset, read ``_READ_CHUNK`` at a time: the length of every
+    row, int64 ``[N]``, and each chunk's rows concatenated in the file's dtype (no list of all
+    rows: a Python object per row costs more than a float16 SHD row itself)."""
+    n = int(ds.shape[0])
+    lengths = np.empty(n, np.int64)
+    chunks: list[np.ndarray] = []
+    for i0 in range(0, n, _READ_CHUNK):
+        rows = ds[i0 : i0 + _READ_CHUNK]
+        lengths[i0 : i0 + len(rows)] = [r.shape[0] for r in rows]
+        chunks.append(np.concatenate(rows))
+    return lengths, chunks
+
+
+def _widen(chunks: list[np.ndarray], total: int, dtype: type) -> np.ndarray:
+    """Concatenate ``chunks`` into one ``dtype`` array of ``total`` elements, releasing each
+    chunk once copied (empties the list)."""
+    out: np.ndarray = np.empty(total, dtype)
+    pos = 0
+    chunks.reverse()
+    while chunks:
+        c = chunks.pop()
+        out[pos : pos + c.shape[0]] = c
+        pos += c.shape[0]
+    return out
 
 
 def _int_array(f: Any, key: str, path: Path) -> np.ndarray:
@@ -132,9 +164,24 @@ def read_heidelberg(
     try:
         with f:
             field = "spikes/times"
-            t_rows = _vlen_rows(f, field, p, "float")
+            t_len, t_chunks = _read_rows(_vlen_dataset(f, field, p, "float"))
             field = "spikes/units"
-            u_rows = _vlen_rows(f, field, p, "int")
+            u_len, u_chunks = _read_rows(_vlen_dataset(f, field, p, "int"))
+            n = t_len.shape[0]
+            if u_len.shape[0] != n:
+                raise DataFormatError(p, "spikes/units", f"{u_len.shape[0]} rows but spikes/times has {n}")
+            bad = np.flatnonzero(t_len != u_len)
+            if bad.size:
+                i = int(bad[0])
+                raise DataFormatError(
+                    p, "spikes/units",
+                    f"sample {i}: {u_len[i]} units but {t_len[i]} times",
+                )
+            ptr = np.zeros(n + 1, np.int64)
+            np.cumsum(t_len, out=ptr[1:])
+            # float16 -> float64 (exact) before any arithmetic
+            times = _widen(t_chunks, int(ptr[-1]), np.float64)
+            units = _widen(u_chunks, int(ptr[-1]), np.int64)
             field = "labels"
             labels = _int_array(f, field, p)
             field = "extra/speaker"
@@ -147,27 +194,10 @@ def read_heidelberg(
                 )
     except OSError as exc:  # data blocks missing in a truncated file
         raise DataFormatError(p, field, f"cannot be read (truncated or corrupt file?): {exc}") from exc
-    n = len(t_rows)
-    if len(u_rows) != n:
-        raise DataFormatError(p, "spikes/units", f"{len(u_rows)} rows but spikes/times has {n}")
     if labels.shape[0] != n:
         raise DataFormatError(p, "labels", f"{labels.shape[0]} labels for {n} samples")
     if speakers is not None and speakers.shape[0] != n:
         raise DataFormatError(p, "extra/speaker", f"{speakers.shape[0]} entries for {n} samples")
-    t_len = np.fromiter((r.shape[0] for r in t_rows), np.int64, n)
-    u_len = np.fromiter((r.shape[0] for r in u_rows), np.int64, n)
-    bad = np.flatnonzero(t_len != u_len)
-    if bad.size:
-        i = int(bad[0])
-        raise DataFormatError(
-            p, "spikes/units",
-            f"sample {i}: {u_len[i]} units but {t_len[i]} times",
-        )
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(t_len, out=ptr[1:])
-    # Cast float16 -> float64 before any arithmetic.
-    times = (np.concatenate(t_rows) if n else np.zeros(0)).astype(np.float64)
-    units = (np.concatenate(u_rows) if n else np.zeros(0, np.int64)).astype(np.int64)
 
     def first_bad(mask: np.ndarray) -> tuple[int, int]:
         e = int(np.argmax(mask))
@@ -192,6 +222,17 @@ def read_heidelberg(
         if keys is not None and len(keys) != n_classes:
             raise DataFormatError(p, "extra/keys", f"{len(keys)} class names, expected {n_classes}")
     return HeidelbergRaw(times, units, ptr, labels, speakers, keys)
+
+
+def _compact(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """``a[keep]`` computed in place in ``a`` (chunk by chunk: the write position never passes
+    the read position), so that no second full-size array exists; returns a view of ``a``."""
+    w = 0
+    for r in range(0, a.shape[0], chunk):
+        part = a[r : r + chunk][keep[r : r + chunk]]
+        a[w : w + part.shape[0]] = part
+        w += part.shape[0]
+    return a[:w]
 
 
 def _find_file(spec: HeidelbergSpec, path_or_dir: str | os.PathLike[str] | None, split: str) -> Path:
@@ -240,7 +281,7 @@ def load_heidelberg(
         if dropped:
             # a sample's new start = old start - number of dropped events before it
             ptr = ptr - np.searchsorted(gone, ptr, side="left")
-            times, units = times[keep], units[keep]
+            times, units = _compact(times, keep), _compact(units, keep)
         logger.info("%s: cropped to [0, %g) s, dropped %d of %d events",
                     path, t_stop_s, dropped, raw.times.shape[0])
     # Content was checked in bulk by read_heidelberg; build the samples without re-checking.
