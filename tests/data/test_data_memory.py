@@ -65,3 +65,54 @@ def test_crop_in_place_keeps_order() -> None:
     expected = a[keep].copy()
     out = shd_mod._compact(a, keep, chunk=4)
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("task_name", ["shd", "ssc"])
+@pytest.mark.parametrize("extra", [[], ["data.val_split=random", "data.n_val=5"], ["data.max_train=7", "data.max_eval=3"]])
+def test_windowed_heidelberg_task_data_equals_the_event_dataset_path(
+    tmp_path: Path, write_shd_like: object, task_name: str, extra: list[str]
+) -> None:
+    """The bounded-memory SHD/SSC loader gives the splits of loading every sample as float64
+    events and binning them (same events, order, names, labels and fingerprints)."""
+    from eventbench.data import load_heidelberg
+    from eventbench.tasks import get_task
+    from eventbench.tasks.base import event_task_data
+    from eventbench.tasks.heidelberg import heidelberg_validation
+    from eventbench.tasks.pipeline import resolve_recipe
+
+    spec = shd_mod.SHD if task_name == "shd" else shd_mod.SSC
+    rng = np.random.default_rng(5)
+    files = ("train", "test") if task_name == "shd" else ("train", "valid", "test")
+    for k, split in enumerate(files):
+        n = 40 + 3 * k
+        # times up to 1.2 s: the 1 s trial crops some, a few sit just below a bin edge
+        times = [np.sort(rng.random(int(rng.integers(0, 60))) * 1.2).astype(np.float16) for _ in range(n)]
+        times[0] = np.array([0.0, 0.999, 0.9995, 1.0, 1.1], np.float16)
+        units = [rng.integers(0, 700, t.shape[0]) for t in times]
+        labels = rng.integers(0, spec.n_classes, n)
+        speakers = rng.integers(0, 6, n)
+        write_shd_like(tmp_path / f"{task_name}_{split}.h5", times, units, labels, speakers)  # type: ignore[operator]
+    task = get_task(task_name)
+    recipe = resolve_recipe(task, assignments=extra)
+    new = task.load(recipe, tmp_path)
+    # the general path: float64 samples, validation split, crop and binning of event_task_data
+    t_stop = recipe.data.duration_ms * 1e-3
+    full = load_heidelberg(spec, tmp_path, "train", t_stop_s=t_stop)
+    if task_name == "shd":
+        train, val = heidelberg_validation(full, recipe.data)  # type: ignore[arg-type]
+    else:
+        train, val = full, load_heidelberg(spec, tmp_path, "valid", t_stop_s=t_stop)
+    test = load_heidelberg(spec, tmp_path, "test", t_stop_s=t_stop)
+    from eventbench.data import Splits
+
+    old = event_task_data(Splits(train=train, val=val, test=test), recipe.data, crop=True)
+    for part in ("train", "val", "test"):
+        a, b = getattr(new, part), getattr(old, part)
+        assert a.name == b.name
+        assert a.fingerprint() == b.fingerprint()
+        for key in ("ptr", "step", "channel", "labels"):
+            assert np.array_equal(getattr(a.binned, key), getattr(b.binned, key)), (part, key)
+        assert a.binned.step.dtype == b.binned.step.dtype
+    assert (new.n_inputs, new.n_outputs, new.n_steps, new.dt_s, new.source) == (
+        old.n_inputs, old.n_outputs, old.n_steps, old.dt_s, old.source
+    )
