@@ -31,7 +31,7 @@ def test_blockwise_binning_and_fingerprint_equal_the_flat_ones() -> None:
     b = without.binned(1e-3, 50)
     for key in ("ptr", "step", "channel", "labels"):
         assert np.array_equal(getattr(a, key), getattr(b, key)), key
-    assert a.step.dtype == b.step.dtype == np.int32
+    assert a.step.dtype == b.step.dtype == a.channel.dtype == np.uint16  # 2 bytes per field
     # the flat arrays themselves were never built for the data set without them
     assert "_flat" not in without.__dict__
 
@@ -116,3 +116,15 @@ def test_windowed_heidelberg_task_data_equals_the_event_dataset_path(
     assert (new.n_inputs, new.n_outputs, new.n_steps, new.dt_s, new.source) == (
         old.n_inputs, old.n_outputs, old.n_steps, old.dt_s, old.source
     )
+
+
+def test_index_dtype_widens_for_long_trials_and_survives_save(tmp_path: Path) -> None:
+    samples = _samples(5)
+    long = bin_samples(samples, 7, 1e-6, 70_000)  # 70 000 steps do not fit uint16
+    assert long.step.dtype == np.int32 and long.channel.dtype == np.int32
+    short = bin_samples(samples, 7, 1e-3, 50)
+    short.save(tmp_path / "b.npz")
+    back = type(short).load(tmp_path / "b.npz")
+    assert back.step.dtype == np.uint16
+    assert np.array_equal(back.step, short.step) and np.array_equal(back.channel, short.channel)
+    assert np.array_equal(short.dense(None).numpy(), back.dense(None).numpy())

@@ -30,7 +30,7 @@ import numpy as np
 
 from .dataset import EventDataset, events_fingerprint
 from .errors import DataFormatError, DataMissingError, resolve_data_dir
-from .events import BinnedEvents, EventSample, bin_samples, time_to_bin
+from .events import BinnedEvents, EventSample, bin_samples, index_dtype, time_to_bin
 
 __all__ = [
     "SHD",
@@ -287,8 +287,8 @@ class HeidelbergWindow:
         lengths = self.raw.ptr[idx + 1] - self.raw.ptr[idx]
         ptr = np.zeros(idx.shape[0] + 1, np.int64)
         np.cumsum(lengths, out=ptr[1:])
-        step = np.empty(int(ptr[-1]), np.int32)
-        channel = np.empty(int(ptr[-1]), np.int32)
+        step = np.empty(int(ptr[-1]), index_dtype(n_steps, self.n_channels))
+        channel = np.empty(int(ptr[-1]), index_dtype(n_steps, self.n_channels))
         block = 512
         for k in range(0, idx.shape[0], block):
             sel = idx[k : k + block]
