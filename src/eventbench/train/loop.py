@@ -32,7 +32,8 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -487,6 +488,32 @@ def _max_steps(learner: Learner) -> int:
     return int(net.spec.n_steps) if isinstance(net, SNN) else 1
 
 
+def _batches(
+    split: Split, perm: Tensor, batch_size: int, sparse: bool
+) -> Iterator[tuple[Tensor, tuple[Tensor, Tensor]]]:
+    """``(indices, split.batch(indices))`` for consecutive ``batch_size`` slices of ``perm``.
+
+    With ``sparse`` (EventProp on the CPU kernels, whose sparse batches are built by a compiled,
+    GIL-free counting sort) the next batch is built in a background thread while the caller
+    trains on the current one: the kernels leave a core idle while the main thread runs the
+    step's Python and single-threaded torch work, and the batch fills it. Batches depend only on
+    their indices, so the results are the same either way."""
+    starts = range(0, len(perm), batch_size)
+    if not sparse:
+        for start in starts:
+            idx = perm[start : start + batch_size]
+            yield idx, split.batch(idx, sparse=False)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventbench-batch") as pool:
+        slices = [perm[start : start + batch_size] for start in starts]
+        pending = pool.submit(split.batch, slices[0], True) if slices else None
+        for k, idx in enumerate(slices):
+            assert pending is not None
+            batch = pending.result()
+            pending = pool.submit(split.batch, slices[k + 1], True) if k + 1 < len(slices) else None
+            yield idx, batch
+
+
 def _train_epoch(
     learner: Learner,
     opt: torch.optim.Optimizer,
@@ -515,9 +542,8 @@ def _train_epoch(
     t0 = time.perf_counter()
     n_batches = math.ceil(n / cfg.batch_size)
     lr = cfg.schedule.current_lr(sched)
-    for b, start in enumerate(range(0, n, cfg.batch_size)):
-        idx = perm[start : start + cfg.batch_size]
-        x, y = train.batch(idx, sparse=learner.sparse_input)
+    batches = _batches(train, perm, cfg.batch_size, learner.sparse_input)
+    for b, (idx, (x, y)) in enumerate(batches):
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
         lr = cfg.schedule.current_lr(sched)
