@@ -276,8 +276,7 @@ class HeidelbergWindow:
         starts, stops = r.ptr[idx], r.ptr[idx + 1]
         ptr = np.zeros(idx.shape[0] + 1, np.int64)
         np.cumsum(stops - starts, out=ptr[1:])
-        pos = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)]) \
-            if idx.size else np.zeros(0, np.int64)  # fmt: skip
+        pos = np.arange(int(ptr[-1]), dtype=np.int64) + np.repeat(starts - ptr[:-1], stops - starts)
         return r.times[pos].astype(np.float64), r.units[pos].astype(np.int64), ptr
 
     def binned(self, indices: np.ndarray, dt_s: float, n_steps: int) -> BinnedEvents:
