@@ -164,3 +164,46 @@ def test_run_threads_default_to_the_cores_and_are_checked() -> None:
         assert torch.get_num_threads() == 3
         with pytest.raises(ConfigError, match=r"train\.threads"):
             apply_threads(resolve_recipe(task, assignments=["train.threads=0"]))
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not kernels.available(), reason="Linux, numba"
+)
+def test_training_loop_on_the_kernels_wakes_no_torch_thread() -> None:
+    """A whole epoch of :func:`~eventbench.train.loop.fit` (batches, steps, gradient norms,
+    spike bookkeeping, silent-neuron lift) gives torch's OpenMP worker no CPU time."""
+    import numpy as np
+
+    from eventbench.data import EventSample, bin_samples
+    from eventbench.eventprop.kernels import function as kf
+    from eventbench.train import SNNLearner
+    from eventbench.train.data import BinnedSplit
+    from eventbench.train.loop import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    samples = [
+        EventSample(rng.random(200) * 0.04, rng.integers(0, 200, 200), 200, int(i % 4))
+        for i in range(40)
+    ]
+    split = BinnedSplit("toy", bin_samples(samples, 200, 1e-3, 40))
+    batch_threads: set[str] = set()
+    inner = split.batch
+
+    def spy(idx: torch.Tensor, sparse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        batch_threads.add(str(threading.get_native_id()))
+        return inner(idx, sparse=sparse)
+
+    object.__setattr__(split, "batch", spy)
+    learner = SNNLearner(_snn("cpu-kernel"), CrossEntropy(), lift_amount=0.002)
+    cfg = TrainConfig(epochs=1, batch_size=8)
+    with _threads(2):
+        torch.ones(200_000).sum()  # torch's OpenMP worker exists
+        fit(learner, split, None, cfg, model_description={})  # warm (compiles, pools)
+        assert kf._POOL is not None
+        ours = {str(threading.get_native_id())} | {str(t.native_id) for t in kf._POOL._threads}
+        before = _cpu_ns()
+        fit(learner, split, None, TrainConfig(epochs=1, batch_size=8, seed=1), model_description={})
+        after = _cpu_ns()
+    others = ours | batch_threads
+    others_ms = sum(v - before.get(k, 0) for k, v in after.items() if k not in others) / 1e6
+    assert others_ms < 1.0, f"torch threads ran {others_ms:.2f} ms during the epoch"

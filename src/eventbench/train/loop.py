@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from eventbench.core import SNN
+from eventbench.core.threads import serial_torch
 from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
 from eventbench.train.checkpoint import load_checkpoint, save_checkpoint
 from eventbench.train.data import Split
@@ -456,7 +457,11 @@ def fit(
     for cb in callbacks:
         cb.on_train_start(start)
     for epoch in range(state.next_epoch, cfg.epochs):
-        state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker)
+        # on the CPU kernels, the loop's own torch work (gradient norms, spike-count bookkeeping,
+        # the silent-neuron lift, validation losses) runs on one thread: a parallel op would leave
+        # torch's OpenMP workers spinning on the kernels' cores (eventbench.core.threads)
+        with serial_torch(learner.sparse_input):
+            state = _train_epoch(learner, opt, train, val, cfg, state, epoch, callbacks, tracker)
         if out_dir is not None:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
