@@ -294,14 +294,13 @@ def _prepare(
     **flags: Any,
 ) -> tuple[Any, Any, Any]:
     """Task, recipe and loaded data; sets the torch thread count from the recipe."""
-    import torch
 
     from eventbench.tasks import get_task
-    from eventbench.tasks.pipeline import resolve_recipe
+    from eventbench.tasks.pipeline import apply_threads, resolve_recipe
 
     task = get_task(task_name)
     recipe = resolve_recipe(task, config, sets or (), stored=stored, **flags)
-    torch.set_num_threads(max(1, recipe.train.threads))
+    apply_threads(recipe)
     data = _load_data(task, recipe, data_dir)
     return task, recipe, data
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from eventbench.core.params import LIFParams, StepCoeffs, discretise
 from eventbench.core.records import SpikeRecord
+from eventbench.core.threads import mark_serial_step, serial_torch
 from eventbench.readout.readouts import ExpWeightedVoltage, Readout
 
 __all__ = [
@@ -305,8 +306,27 @@ class ReadoutLayer(nn.Module):
         )
 
 
+class _Masked(torch.autograd.Function):
+    """``w * mask`` whose forward and backward run on one torch thread for CPU tensors: a
+    parallel op here would leave torch's OpenMP threads spinning on the cores that the EventProp
+    kernels use next (:mod:`eventbench.core.threads`)."""
+
+    @staticmethod
+    def forward(ctx: Any, w: Tensor, mask: Tensor) -> Tensor:
+        ctx.save_for_backward(mask)
+        return w * mask  # inside _masked's serial_torch block
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        (mask,) = ctx.saved_tensors
+        with serial_torch(g.device.type == "cpu"):
+            return g * mask, None
+
+
 def _masked(w: Tensor, mask: Tensor) -> Tensor:
-    return w * mask.to(w.dtype)
+    with serial_torch(w.device.type == "cpu"):
+        out: Tensor = _Masked.apply(w, mask.to(w.dtype))  # type: ignore[no-untyped-call]
+    return out
 
 
 class SNN(nn.Module):
@@ -363,6 +383,8 @@ class SNN(nn.Module):
             layer.init_delays(gen)
         self.coeffs = tuple(discretise(h.neuron, spec.dt_s) for h in spec.hidden)
         self.out_coeffs = discretise(spec.output, spec.dt_s)
+        # the optimiser step over these weights runs on one thread (eventbench.core.threads)
+        mark_serial_step(self.parameters())
 
     def tensors(self) -> NetworkTensors:
         """Effective (masked) weights and coefficients, differentiable in the parameters."""

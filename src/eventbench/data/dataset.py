@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
@@ -31,7 +31,7 @@ from .events import BinnedEvents, EventSample, _concat, bin_samples
 if TYPE_CHECKING:
     from .cache import BinCache
 
-__all__ = ["ORIGINS", "DenseDataset", "EventDataset", "Origin", "Splits"]
+__all__ = ["ORIGINS", "DenseDataset", "EventDataset", "Origin", "Splits", "events_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,39 @@ def _hash_array(h: hashlib._Hash, a: np.ndarray, dtype: str) -> None:
     arr = np.ascontiguousarray(a, dtype=np.dtype(dtype))
     h.update(dtype.encode() + repr(arr.shape).encode() + b"\x00")
     h.update(arr.tobytes())
+
+
+def events_fingerprint(
+    n_channels: int,
+    n_classes: int | None,
+    lengths: np.ndarray,
+    blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+    labels: np.ndarray,
+    targets: Sequence[np.ndarray | None] | None = None,
+) -> str:
+    """:meth:`EventDataset.fingerprint` of samples given as consecutive blocks of events:
+    ``lengths`` int64 ``[S]`` events per sample, ``blocks()`` an iterable of ``(times_s,
+    channels)`` pieces that concatenate to all events in sample order (called twice), ``labels``
+    int64 ``[S]`` (-1: none), ``targets`` per sample (``None``: no targets). Lets a loader
+    fingerprint a data set without holding it as float64 / int64 arrays."""
+    h = hashlib.sha256()
+    _hash_header(h, "EventDataset", {
+        "n_channels": n_channels, "n_classes": n_classes, "n_samples": int(lengths.shape[0]),
+    })
+    _hash_array(h, lengths, "<i8")
+    total = int(lengths.sum())
+    for k, dtype in ((0, "<f8"), (1, "<i8")):
+        h.update(dtype.encode() + repr((total,)).encode() + b"\x00")  # as _hash_array
+        for block in blocks():
+            h.update(np.ascontiguousarray(block[k], dtype=np.dtype(dtype)).tobytes())
+    _hash_array(h, labels, "<i8")
+    for target in targets if targets is not None else [None] * int(lengths.shape[0]):
+        if target is None:
+            h.update(b"\x00")
+        else:
+            h.update(b"\x01")
+            _hash_array(h, target, "<f8")
+    return h.hexdigest()
 
 
 def _check_origin(origin: str) -> None:
@@ -179,24 +212,23 @@ class EventDataset:
 
     @cached_property
     def _fingerprint(self) -> str:
-        h = hashlib.sha256()
-        _hash_header(h, "EventDataset", {
-            "n_channels": self.n_channels, "n_classes": self.n_classes,
-            "n_samples": len(self.samples),
-        })
-        times, chans, ptr = self._flat
-        _hash_array(h, np.diff(ptr), "<i8")
-        _hash_array(h, times, "<f8")
-        _hash_array(h, chans, "<i8")
+        flat = self.__dict__.get("_flat")
+        if flat is not None:
+            lengths = np.diff(flat[2])
+
+            def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                yield flat[0], flat[1]
+        else:  # sample by sample, without concatenating the data set
+            lengths = np.fromiter((s.n_events for s in self.samples), np.int64, len(self.samples))
+
+            def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                return ((s.times_s, s.channels) for s in self.samples)
+
         labels = np.array([-1 if s.label is None else s.label for s in self.samples], np.int64)
-        _hash_array(h, labels, "<i8")
-        for s in self.samples:
-            if s.target is None:
-                h.update(b"\x00")
-            else:
-                h.update(b"\x01")
-                _hash_array(h, s.target, "<f8")
-        return h.hexdigest()
+        return events_fingerprint(
+            self.n_channels, self.n_classes, lengths, blocks, labels,
+            [s.target for s in self.samples],
+        )
 
     def fingerprint(self) -> str:
         """sha256 (hex) over the samples' times, channels, labels, targets, ``n_channels`` and
@@ -208,7 +240,10 @@ class EventDataset:
         looked up in / stored to ``cache`` when given."""
         if cache is not None:
             return cache.binned(self, dt_s, n_steps)
-        return bin_samples(self.samples, self.n_channels, dt_s, n_steps, flat=self._flat)
+        # a loader's concatenated arrays when there are some; else sample by sample (no copy
+        # of the whole data set)
+        flat = self.__dict__.get("_flat")
+        return bin_samples(self.samples, self.n_channels, dt_s, n_steps, flat=flat)
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,27 +21,30 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from .dataset import EventDataset
+from .dataset import EventDataset, events_fingerprint
 from .errors import DataFormatError, DataMissingError, resolve_data_dir
-from .events import EventSample
+from .events import BinnedEvents, EventSample, bin_samples, index_dtype, time_to_bin
 
 __all__ = [
     "SHD",
     "SSC",
     "HeidelbergRaw",
     "HeidelbergSpec",
+    "HeidelbergWindow",
     "from_tonic",
     "load_heidelberg",
     "load_shd",
     "load_ssc",
     "read_heidelberg",
+    "read_heidelberg_window",
+    "validation_indices",
     "validation_split",
 ]
 
@@ -75,15 +78,20 @@ SSC = HeidelbergSpec(
 class HeidelbergRaw:
     """Checked content of one SHD/SSC file (see :func:`read_heidelberg`)."""
 
-    times: np.ndarray  # float64 [E], all samples concatenated
-    units: np.ndarray  # int64 [E]
+    times: np.ndarray  # float64 [E], all samples concatenated (the file's dtype: widen=False)
+    units: np.ndarray  # int64 [E] (the file's dtype: widen=False)
     ptr: np.ndarray  # int64 [N+1]
     labels: np.ndarray  # int64 [N]
     speakers: np.ndarray | None  # int64 [N]
     keys: tuple[str, ...] | None
 
 
-def _vlen_rows(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> list[np.ndarray]:
+#: samples read from the HDF5 file at a time (bounds the reader's transient memory)
+_READ_CHUNK = 1024
+
+
+def _vlen_dataset(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> Any:
+    """The checked variable-length dataset ``key`` (rows are read in chunks by the caller)."""
     import h5py
 
     if key not in f:
@@ -99,7 +107,36 @@ def _vlen_rows(f: Any, key: str, path: Path, kind: Literal["float", "int"]) -> l
         raise DataFormatError(path, key, f"wrong dtype {base}: expected {kind} elements")
     if ds.ndim != 1:
         raise DataFormatError(path, key, f"must be 1-D, got shape {ds.shape}")
-    return list(ds[()])
+    return ds
+
+
+def _read_rows(ds: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows of a variable-length dataset, read ``_READ_CHUNK`` at a time: the length of every
+    row, int64 ``[N]``, and each chunk's rows concatenated in the file's dtype (no list of all
+    rows: a Python object per row costs more than a float16 SHD row itself)."""
+    n = int(ds.shape[0])
+    lengths = np.empty(n, np.int64)
+    chunks: list[np.ndarray] = []
+    for i0 in range(0, n, _READ_CHUNK):
+        rows = ds[i0 : i0 + _READ_CHUNK]
+        lengths[i0 : i0 + len(rows)] = [r.shape[0] for r in rows]
+        chunks.append(np.concatenate(rows))
+    return lengths, chunks
+
+
+def _widen(chunks: list[np.ndarray], total: int, dtype: type | None) -> np.ndarray:
+    """Concatenate ``chunks`` into one ``dtype`` array (``None``: the chunks' own) of ``total``
+    elements, releasing each chunk once copied (empties the list)."""
+    if dtype is None:
+        dtype = chunks[0].dtype.type if chunks else np.float64
+    out: np.ndarray = np.empty(total, dtype)
+    pos = 0
+    chunks.reverse()
+    while chunks:
+        c = chunks.pop()
+        out[pos : pos + c.shape[0]] = c
+        pos += c.shape[0]
+    return out
 
 
 def _int_array(f: Any, key: str, path: Path) -> np.ndarray:
@@ -114,12 +151,19 @@ def _int_array(f: Any, key: str, path: Path) -> np.ndarray:
 
 
 def read_heidelberg(
-    path: str | os.PathLike[str], n_channels: int = 700, n_classes: int | None = None
+    path: str | os.PathLike[str],
+    n_channels: int = 700,
+    n_classes: int | None = None,
+    *,
+    widen: bool = True,
 ) -> HeidelbergRaw:
     """Read and check one SHD/SSC-layout HDF5 file (see the module docstring).
 
     Returns the concatenated events (float64 seconds, int64 channels), per-sample offsets
     ``ptr`` (events of sample ``i`` are ``ptr[i]:ptr[i+1]``), labels, speakers and class names.
+    ``widen=False`` keeps the file's dtypes (SHD: float16 times, uint16 units: 4 bytes per event
+    instead of 16), for loaders that widen a block of samples at a time; the checks are the
+    same (float16 to float64 is exact).
     """
     import h5py
 
@@ -132,9 +176,24 @@ def read_heidelberg(
     try:
         with f:
             field = "spikes/times"
-            t_rows = _vlen_rows(f, field, p, "float")
+            t_len, t_chunks = _read_rows(_vlen_dataset(f, field, p, "float"))
             field = "spikes/units"
-            u_rows = _vlen_rows(f, field, p, "int")
+            u_len, u_chunks = _read_rows(_vlen_dataset(f, field, p, "int"))
+            n = t_len.shape[0]
+            if u_len.shape[0] != n:
+                raise DataFormatError(p, "spikes/units", f"{u_len.shape[0]} rows but spikes/times has {n}")
+            bad = np.flatnonzero(t_len != u_len)
+            if bad.size:
+                i = int(bad[0])
+                raise DataFormatError(
+                    p, "spikes/units",
+                    f"sample {i}: {u_len[i]} units but {t_len[i]} times",
+                )
+            ptr = np.zeros(n + 1, np.int64)
+            np.cumsum(t_len, out=ptr[1:])
+            # float16 -> float64 (exact) before any arithmetic
+            times = _widen(t_chunks, int(ptr[-1]), np.float64 if widen else None)
+            units = _widen(u_chunks, int(ptr[-1]), np.int64 if widen else None)
             field = "labels"
             labels = _int_array(f, field, p)
             field = "extra/speaker"
@@ -147,27 +206,10 @@ def read_heidelberg(
                 )
     except OSError as exc:  # data blocks missing in a truncated file
         raise DataFormatError(p, field, f"cannot be read (truncated or corrupt file?): {exc}") from exc
-    n = len(t_rows)
-    if len(u_rows) != n:
-        raise DataFormatError(p, "spikes/units", f"{len(u_rows)} rows but spikes/times has {n}")
     if labels.shape[0] != n:
         raise DataFormatError(p, "labels", f"{labels.shape[0]} labels for {n} samples")
     if speakers is not None and speakers.shape[0] != n:
         raise DataFormatError(p, "extra/speaker", f"{speakers.shape[0]} entries for {n} samples")
-    t_len = np.fromiter((r.shape[0] for r in t_rows), np.int64, n)
-    u_len = np.fromiter((r.shape[0] for r in u_rows), np.int64, n)
-    bad = np.flatnonzero(t_len != u_len)
-    if bad.size:
-        i = int(bad[0])
-        raise DataFormatError(
-            p, "spikes/units",
-            f"sample {i}: {u_len[i]} units but {t_len[i]} times",
-        )
-    ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(t_len, out=ptr[1:])
-    # Cast float16 -> float64 before any arithmetic.
-    times = (np.concatenate(t_rows) if n else np.zeros(0)).astype(np.float64)
-    units = (np.concatenate(u_rows) if n else np.zeros(0, np.int64)).astype(np.int64)
 
     def first_bad(mask: np.ndarray) -> tuple[int, int]:
         e = int(np.argmax(mask))
@@ -176,7 +218,9 @@ def read_heidelberg(
     # min/max first (no temporaries; NaN propagates), masks only to locate an error
     if times.size and not (times.min() >= 0.0 and np.isfinite(times.max())):
         i, e = first_bad(~np.isfinite(times) | (times < 0))
-        raise DataFormatError(p, "spikes/times", f"sample {i}: invalid time {times[e]!r} s")
+        raise DataFormatError(
+            p, "spikes/times", f"sample {i}: invalid time {np.float64(times[e])!r} s"
+        )
     if units.size and not (units.min() >= 0 and units.max() < n_channels):
         i, e = first_bad((units < 0) | (units >= n_channels))
         raise DataFormatError(
@@ -192,6 +236,122 @@ def read_heidelberg(
         if keys is not None and len(keys) != n_classes:
             raise DataFormatError(p, "extra/keys", f"{len(keys)} class names, expected {n_classes}")
     return HeidelbergRaw(times, units, ptr, labels, speakers, keys)
+
+
+def _compact(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """``a[keep]`` computed in place in ``a`` (chunk by chunk: the write position never passes
+    the read position), so that no second full-size array exists; returns a view of ``a``."""
+    w = 0
+    for r in range(0, a.shape[0], chunk):
+        part = a[r : r + chunk][keep[r : r + chunk]]
+        a[w : w + part.shape[0]] = part
+        w += part.shape[0]
+    return a[:w]
+
+
+@dataclass(frozen=True, eq=False)
+class HeidelbergWindow:
+    """One SHD/SSC file cropped to a trial window, kept in the file's dtypes (SHD: float16
+    times and uint16 units, 4 bytes per event) until it is binned: the bounded-memory way from a
+    file to :class:`~eventbench.data.BinnedEvents` (:func:`read_heidelberg_window`).
+
+    :meth:`binned` and :meth:`fingerprint` of a list of sample indices give exactly what
+    ``load_heidelberg(...).subset(indices)`` followed by :func:`~eventbench.data.crop_to_grid`
+    and :meth:`~eventbench.data.EventDataset.binned` / ``fingerprint()`` give, widening one
+    block of samples to float64 / int64 at a time.
+    """
+
+    name: str
+    source: str
+    raw: HeidelbergRaw  # cropped, in the file's dtypes
+    n_channels: int
+    n_classes: int
+
+    def __len__(self) -> int:
+        return int(self.raw.labels.shape[0])
+
+    def _block(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(times float64, channels int64, ptr)`` of the samples ``idx``, concatenated."""
+        r = self.raw
+        starts, stops = r.ptr[idx], r.ptr[idx + 1]
+        ptr = np.zeros(idx.shape[0] + 1, np.int64)
+        np.cumsum(stops - starts, out=ptr[1:])
+        pos = np.arange(int(ptr[-1]), dtype=np.int64) + np.repeat(starts - ptr[:-1], stops - starts)
+        return r.times[pos].astype(np.float64), r.units[pos].astype(np.int64), ptr
+
+    def binned(self, indices: np.ndarray, dt_s: float, n_steps: int) -> BinnedEvents:
+        """The samples ``indices`` on the grid (:func:`~eventbench.data.bin_samples`, a block of
+        512 samples at a time)."""
+        idx = np.asarray(indices, np.int64)
+        lengths = self.raw.ptr[idx + 1] - self.raw.ptr[idx]
+        ptr = np.zeros(idx.shape[0] + 1, np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+        step = np.empty(int(ptr[-1]), index_dtype(n_steps, self.n_channels))
+        channel = np.empty(int(ptr[-1]), index_dtype(n_steps, self.n_channels))
+        block = 512
+        for k in range(0, idx.shape[0], block):
+            sel = idx[k : k + block]
+            times, chans, bptr = self._block(sel)
+            samples = [
+                EventSample._unchecked(times[bptr[i] : bptr[i + 1]], chans[bptr[i] : bptr[i + 1]],
+                                       self.n_channels, int(self.raw.labels[j]))
+                for i, j in enumerate(sel)
+            ]  # fmt: skip
+            part = bin_samples(samples, self.n_channels, dt_s, n_steps, flat=(times, chans, bptr))
+            step[ptr[k] : ptr[k] + part.n_events] = part.step
+            channel[ptr[k] : ptr[k] + part.n_events] = part.channel
+        return BinnedEvents(
+            dt_s=float(dt_s), n_steps=int(n_steps), n_channels=self.n_channels, ptr=ptr,
+            step=step, channel=channel, labels=self.raw.labels[idx].astype(np.int64),
+        )  # fmt: skip
+
+    def fingerprint(self, indices: np.ndarray) -> str:
+        """:meth:`~eventbench.data.EventDataset.fingerprint` of the samples ``indices``."""
+        idx = np.asarray(indices, np.int64)
+        r = self.raw
+
+        def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            return ((r.times[r.ptr[i] : r.ptr[i + 1]], r.units[r.ptr[i] : r.ptr[i + 1]]) for i in idx)
+
+        return events_fingerprint(
+            self.n_channels, self.n_classes, r.ptr[idx + 1] - r.ptr[idx], blocks,
+            r.labels[idx].astype(np.int64),
+        )
+
+
+def read_heidelberg_window(
+    spec: HeidelbergSpec,
+    path_or_dir: str | os.PathLike[str] | None,
+    split: str,
+    dt_s: float,
+    n_steps: int,
+) -> HeidelbergWindow:
+    """Read one split of SHD/SSC (file search as :func:`load_shd`) and drop the events outside
+    the trial ``[0, n_steps * dt_s)`` (``t >= n_steps * dt_s`` or a bin index ``>= n_steps``,
+    :func:`~eventbench.data.crop_to_grid`), keeping the file's dtypes (see
+    :class:`HeidelbergWindow`). Checks and errors as :func:`read_heidelberg`."""
+    if split == "val" and "valid" in spec.splits:
+        split = "valid"
+    if split not in spec.splits:
+        raise ValueError(f"{spec.name} has splits {spec.splits}, got {split!r}")
+    path = _find_file(spec, path_or_dir, split)
+    raw = read_heidelberg(path, spec.n_channels, spec.n_classes, widen=False)
+    t_stop = n_steps * dt_s
+    times, units, ptr = raw.times, raw.units, raw.ptr
+    keep = np.empty(times.shape[0], bool)
+    for c0 in range(0, times.shape[0], 1 << 22):
+        t = times[c0 : c0 + (1 << 22)].astype(np.float64)
+        keep[c0 : c0 + t.shape[0]] = (t < t_stop) & (time_to_bin(t, dt_s) < n_steps)
+    gone = np.flatnonzero(~keep)
+    if gone.shape[0]:
+        ptr = ptr - np.searchsorted(gone, ptr, side="left")
+        times, units = _compact(times, keep), _compact(units, keep)
+    del keep
+    logger.info("%s: cropped to [0, %g) s, dropped %d of %d events",
+                path, t_stop, gone.shape[0], raw.times.shape[0])  # fmt: skip
+    logger.info("read %s: %d samples, %d events", path, raw.labels.shape[0], int(ptr[-1]))
+    cropped = HeidelbergRaw(times, units, ptr, raw.labels, raw.speakers, raw.keys)
+    return HeidelbergWindow(f"{spec.name}/{split}", str(path), cropped, spec.n_channels, spec.n_classes)
 
 
 def _find_file(spec: HeidelbergSpec, path_or_dir: str | os.PathLike[str] | None, split: str) -> Path:
@@ -240,7 +400,7 @@ def load_heidelberg(
         if dropped:
             # a sample's new start = old start - number of dropped events before it
             ptr = ptr - np.searchsorted(gone, ptr, side="left")
-            times, units = times[keep], units[keep]
+            times, units = _compact(times, keep), _compact(units, keep)
         logger.info("%s: cropped to [0, %g) s, dropped %d of %d events",
                     path, t_stop_s, dropped, raw.times.shape[0])
     # Content was checked in bulk by read_heidelberg; build the samples without re-checking.
@@ -324,14 +484,36 @@ def validation_split(
         ValueError: a target outside ``(0, len)``, no speaker ids, a single speaker, an
             unknown speaker, or ``speaker`` with ``method="random"``.
     """
-    n = len(dataset)
+    train_idx, val_idx, tag = validation_indices(
+        len(dataset), dataset.groups, dataset.name, method, n_val, speaker, seed, fraction
+    )
+    train = dataset.subset(train_idx, name=f"{dataset.name}-minus-{tag}")
+    val = dataset.subset(val_idx, name=f"{dataset.name}-val-{tag}")
+    logger.info("%s: validation split %s: %d train / %d validation samples",
+                dataset.name, tag, len(train), len(val))
+    return train, val
+
+
+def validation_indices(
+    n: int,
+    groups: np.ndarray | None,
+    name: str,
+    method: Literal["random", "speaker"] = "random",
+    n_val: int | None = None,
+    speaker: int | Sequence[int] | None = None,
+    seed: int = 0,
+    fraction: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The sample indices of :func:`validation_split` for a set of ``n`` samples with speaker
+    ids ``groups``: ``(train, val, tag)``, both in the original order; ``name`` is used in
+    messages. Same arguments and errors as :func:`validation_split`."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
     target = n_val if n_val is not None else max(1, round(fraction * n))
     if not 0 < target < n:
         what = f"n_val={n_val}" if n_val is not None else f"fraction {fraction} gives {target}"
         raise ValueError(
-            f"{dataset.name}: a validation split needs between 1 and {n - 1} of the {n} samples "
+            f"{name}: a validation split needs between 1 and {n - 1} of the {n} samples "
             f"({what}); n_val must be in (0, {n})"
         )
     if method == "random":
@@ -342,32 +524,28 @@ def validation_split(
         mask[val_idx] = True
         tag = f"random{target}/seed{seed}"
     elif method == "speaker":
-        mask, held = _speaker_mask(dataset, target, speaker, seed)
+        mask, held = _speaker_mask(groups, name, target, speaker, seed)
         tag = "speaker" + "+".join(str(v) for v in held)
     else:
         raise ValueError(f"method must be 'random' or 'speaker', got {method!r}")
     idx = np.arange(n)
-    train = dataset.subset(idx[~mask], name=f"{dataset.name}-minus-{tag}")
-    val = dataset.subset(idx[mask], name=f"{dataset.name}-val-{tag}")
-    logger.info("%s: validation split %s: %d train / %d validation samples",
-                dataset.name, tag, len(train), len(val))
-    return train, val
+    return idx[~mask], idx[mask], tag
 
 
 def _speaker_mask(
-    dataset: EventDataset, target: int, speaker: int | Sequence[int] | None, seed: int
+    groups: np.ndarray | None, name: str, target: int, speaker: int | Sequence[int] | None,
+    seed: int,
 ) -> tuple[np.ndarray, list[int]]:
     """Mask of the held-out speakers' samples and the sorted held-out speaker ids."""
-    groups = dataset.groups
     if groups is None:
         raise ValueError(
-            f"{dataset.name} has no speaker ids (extra/speaker) to split on; "
+            f"{name} has no speaker ids (extra/speaker) to split on; "
             "use a random validation split (data.val_split = \"random\")"
         )
     ids, sizes = np.unique(groups, return_counts=True)
     if ids.shape[0] < 2:
         raise ValueError(
-            f"{dataset.name} has only one speaker (id {int(ids[0])}): a speaker-held-out "
+            f"{name} has only one speaker (id {int(ids[0])}): a speaker-held-out "
             "validation split needs at least two; use a random one (data.val_split = \"random\")"
         )
     if speaker is not None:
@@ -375,10 +553,10 @@ def _speaker_mask(
         missing = [v for v in held if v not in set(ids.tolist())]
         if missing:
             raise ValueError(
-                f"speaker {missing[0]} not in {dataset.name} (speakers: {ids.tolist()})"
+                f"speaker {missing[0]} not in {name} (speakers: {ids.tolist()})"
             )
         if len(held) == ids.shape[0]:
-            raise ValueError(f"holding out every speaker of {dataset.name} leaves no training data")
+            raise ValueError(f"holding out every speaker of {name} leaves no training data")
     else:
         order = np.random.default_rng(seed).permutation(ids.shape[0])
         cum = np.cumsum(sizes[order])[:-1]  # keep at least one speaker for training

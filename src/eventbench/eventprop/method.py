@@ -9,6 +9,7 @@ from torch import Tensor
 
 from eventbench.core.network import NetworkTensors, SNNOutput, dense_input, input_event_count
 from eventbench.core.regularisers import RateRegulariser
+from eventbench.core.threads import serial_torch
 from eventbench.eventprop.function import EventPropConfig, ForwardRecord, eventprop_forward
 from eventbench.readout.readouts import Readout
 
@@ -72,7 +73,8 @@ class EventProp:
         if backend == "cpu-kernel":
             from eventbench.eventprop.kernels.function import kernel_eventprop_forward
 
-            value, fired, krec = kernel_eventprop_forward(cfg, net, x)
+            with serial_torch():  # the kernels take the cores (eventbench.core.threads)
+                value, fired, krec = kernel_eventprop_forward(cfg, net, x)
             rec: ForwardRecord = krec
             input_events = krec.input_events
         elif backend == "cuda-kernel":

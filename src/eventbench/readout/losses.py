@@ -9,17 +9,25 @@ rate regulariser. Where the balance with the regulariser matters, build the volt
 ``time_unit_s`` (1 ms), like the reference codes.
 
 Targets: class labels are int64 ``[B]``; regression targets are ``[T, B, n_out]``.
+
+Threads: on the CPU every loss here runs its forward and backward pass on one torch thread
+(:func:`_serial_on_cpu`): even a cross-entropy over ``[32, 20]`` starts an OpenMP parallel
+region, which leaves torch's OpenMP threads spinning on the cores that the EventProp kernels use
+next (:mod:`eventbench.core.threads`). The numbers are the same.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eventbench.core.threads import serial_torch
 from eventbench.readout.readouts import Readout
 
 __all__ = [
@@ -45,6 +53,49 @@ class Loss(Protocol):
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         """Scalar loss of readout ``value`` against ``target``."""
         ...
+
+
+_LossCall = TypeVar("_LossCall", bound=Callable[..., Tensor])
+
+
+class _SerialLoss(torch.autograd.Function):
+    """``fn(value)`` with its forward and its backward on one torch thread: the forward records
+    the loss's own graph on a detached copy of ``value``, the backward differentiates it."""
+
+    @staticmethod
+    def forward(ctx: Any, fn: Callable[[Tensor], Tensor], value: Tensor) -> Tensor:
+        with serial_torch(), torch.enable_grad():
+            leaf = value.detach().requires_grad_(True)
+            out = fn(leaf)
+        ctx.graph = (leaf, out)
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[None, Tensor]:
+        leaf, out = ctx.graph
+        ctx.graph = None
+        with serial_torch():
+            (grad,) = torch.autograd.grad(out, leaf, g)
+        return None, grad
+
+
+def _serial_on_cpu(call: _LossCall) -> _LossCall:
+    """Run a loss's ``__call__`` (and, through :class:`_SerialLoss`, its backward) on one torch
+    thread when the readout is a CPU tensor (see the module docstring)."""
+
+    @functools.wraps(call)
+    def wrapper(self: Any, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
+        if value.device.type != "cpu":
+            return call(self, value, target, fired)
+        if not (torch.is_grad_enabled() and value.requires_grad):
+            with serial_torch():
+                return call(self, value, target, fired)
+        out: Tensor = _SerialLoss.apply(  # type: ignore[no-untyped-call]
+            lambda v: call(self, v, target, fired), value
+        )
+        return out
+
+    return cast(_LossCall, wrapper)
 
 
 def check_compatible(loss: Loss, readout: Readout) -> None:
@@ -79,6 +130,7 @@ class CrossEntropy:
         """The reference codes' scaling ``weight = time_unit_s / tau_mem_s`` (1/20 for 20 ms)."""
         return cls(weight=time_unit_s / tau_mem_s)
 
+    @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         _check_labels(target, value.shape[-1])
         return self.weight * F.cross_entropy(value, target)
@@ -92,6 +144,7 @@ class PerStepCrossEntropy:
     weight: float = 1.0
     readout_kinds: tuple[str, ...] = ("trace",)
 
+    @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         t_steps, batch, n_cls = value.shape
         _check_labels(target, n_cls)
@@ -108,6 +161,7 @@ class VoltageMSE:
     weight: float = 1.0
     readout_kinds: tuple[str, ...] = ("trace",)
 
+    @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         if target.shape != value.shape:
             raise ValueError(
@@ -143,6 +197,7 @@ class FirstSpikeCrossEntropy:
     time_unit_s: float = 1e-3
     readout_kinds: tuple[str, ...] = ("first_spike",)
 
+    @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         batch, n_cls = value.shape
         _check_labels(target, n_cls)
@@ -173,6 +228,7 @@ class RelativeSpikeTimeMSE:
     time_unit_s: float = 1e-3
     readout_kinds: tuple[str, ...] = ("first_spike",)
 
+    @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
         _, n_cls = value.shape
         _check_labels(target, n_cls)

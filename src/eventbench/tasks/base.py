@@ -169,7 +169,9 @@ def event_task_data(
     for name, ds in splits.items():
         ds = _limit(ds, cfg.max_train if name == "train" else cfg.max_eval)
         if crop:
-            ds = ds.with_samples([crop_to_grid(s, dt_s, n_steps) for s in ds.samples])
+            cropped = [crop_to_grid(s, dt_s, n_steps) for s in ds.samples]
+            if any(c is not s for c, s in zip(cropped, ds.samples, strict=True)):
+                ds = ds.with_samples(cropped)
         parts[name] = BinnedSplit(
             name=ds.name,
             binned=ds.binned(dt_s, n_steps),

@@ -146,7 +146,10 @@ class TrainSettings:
         bptt_slope: surrogate steepness for ``bptt``.
         fs_tau0, fs_alpha, fs_regulariser, fs_tau1: first-spike loss (ms units).
         rmse_delta_ms: target gap of the relative spike-time MSE.
-        threads: torch intra-op threads.
+        threads: CPU threads of the run (torch's intra-op threads, which the EventProp kernels
+            also use); ``None`` (default): every core available to the process
+            (:func:`eventbench.core.threads.default_threads`). Applied once, by
+            :func:`~eventbench.tasks.pipeline.apply_threads`.
         delay_lr_steps: Adam learning rate of the synaptic delays, in time steps of ``dt`` per
             optimiser step (Mészáros et al. 2025: 0.1).
     """
@@ -180,7 +183,7 @@ class TrainSettings:
     fs_regulariser: Literal["inverse", "exp"] = "inverse"
     fs_tau1: float = 6.4
     rmse_delta_ms: float = 1.0
-    threads: int = 2
+    threads: int | None = None
     delay_lr_steps: float = 0.1
 
 

@@ -15,11 +15,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from eventbench.data import EventDataset, Splits, validation_split
+import numpy as np
+
+from eventbench.data import (
+    EventDataset,
+    HeidelbergSpec,
+    HeidelbergWindow,
+    Splits,
+    read_heidelberg_window,
+    validation_indices,
+    validation_split,
+)
 from eventbench.tasks.base import TaskData, event_task_data
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
+from eventbench.train.data import BinnedSplit
 
-__all__ = ["HeidelbergData", "heidelberg_recipe", "heidelberg_validation", "train_test_task_data"]
+__all__ = [
+    "HeidelbergData",
+    "heidelberg_recipe",
+    "heidelberg_task_data",
+    "heidelberg_validation",
+    "train_test_task_data",
+]
 
 #: ``(data_dir, split, t_stop_s) -> EventDataset`` of a data set with train and test files.
 SplitLoader = Callable[..., EventDataset]
@@ -81,13 +98,72 @@ def heidelberg_validation(
         seed=cfg.split_seed,
         fraction=cfg.val_fraction,
     )
-    if full.n_classes is not None and len(val) < full.n_classes:
+    _warn_small_validation(full.name, len(val), full.n_classes)
+    return train, val
+
+
+def _warn_small_validation(name: str, n_val: int, n_classes: int | None) -> None:
+    if n_classes is not None and n_val < n_classes:
         log.warning(
             "%s: the validation split has %d samples, fewer than the %d classes: the best "
             "checkpoint will be chosen on a noisy score (raise data.val_fraction or data.n_val)",
-            full.name, len(val), full.n_classes,
+            name, n_val, n_classes,
         )
-    return train, val
+
+
+def heidelberg_task_data(
+    spec: HeidelbergSpec, recipe: Recipe, data_dir: Path | None, val_file: str | None
+) -> TaskData:
+    """Task data of SHD or SSC with memory bounded by the raw events: each file is read in its
+    own dtypes (4 bytes per event, :func:`~eventbench.data.read_heidelberg_window`), cropped to
+    the trial, and binned a block of samples at a time (8 bytes per event); the training file is
+    released before the test file is read. ``val_file``: the validation file's split name
+    (SSC's ``"valid"``), or ``None`` to hold validation out of the training file by the
+    recipe's ``data.val_*`` settings (:func:`heidelberg_validation`'s split, same samples).
+
+    Gives exactly the splits (events, order, names, fingerprints) of loading the files with
+    :func:`~eventbench.data.load_heidelberg` and binning them with
+    :func:`~eventbench.tasks.base.event_task_data`, at a fraction of the peak memory."""
+    cfg = recipe.data
+    if not isinstance(cfg, HeidelbergData):
+        raise TypeError(f"{spec.name} needs HeidelbergData settings, got {type(cfg).__name__}")
+    dt_s, n_steps = cfg.dt_ms * 1e-3, cfg.n_steps
+
+    def part(f: HeidelbergWindow, idx: np.ndarray, name: str, limit: int | None) -> BinnedSplit:
+        if limit is not None:
+            idx = idx[:limit]
+        return BinnedSplit(
+            name=name, binned=f.binned(idx, dt_s, n_steps), mode=cfg.bin_mode,
+            data_fingerprint=f.fingerprint(idx),
+        )  # fmt: skip
+
+    f = read_heidelberg_window(spec, data_dir, "train", dt_s, n_steps)
+    source = f.source
+    everything = np.arange(len(f))
+    if val_file is None:
+        tr, va, tag = validation_indices(
+            len(f), f.raw.speakers, f.name, cfg.val_split, cfg.n_val, cfg.val_speaker,
+            cfg.split_seed, cfg.val_fraction,
+        )  # fmt: skip
+        log.info("%s: validation split %s: %d train / %d validation samples",
+                 f.name, tag, len(tr), len(va))  # fmt: skip
+        _warn_small_validation(f.name, len(va), f.n_classes)
+        train = part(f, tr, f"{f.name}-minus-{tag}", cfg.max_train)
+        val = part(f, va, f"{f.name}-val-{tag}", cfg.max_eval)
+        del f
+    else:
+        train = part(f, everything, f.name, cfg.max_train)
+        del f
+        g = read_heidelberg_window(spec, data_dir, val_file, dt_s, n_steps)
+        val = part(g, np.arange(len(g)), g.name, cfg.max_eval)
+        del g
+    h = read_heidelberg_window(spec, data_dir, "test", dt_s, n_steps)
+    test = part(h, np.arange(len(h)), h.name, cfg.max_eval)
+    return TaskData(
+        train=train, val=val, test=test, n_inputs=spec.n_channels, n_outputs=spec.n_classes,
+        n_steps=n_steps, dt_s=dt_s, objective="classification", origin="user-file",
+        source=source,
+    )  # fmt: skip
 
 
 def heidelberg_recipe() -> Recipe:

@@ -87,6 +87,7 @@ from eventbench.train.schedules import LRSchedule
 __all__ = [
     "ACTIVITY",
     "Built",
+    "apply_threads",
     "benchmark",
     "build",
     "load_trained",
@@ -384,6 +385,22 @@ def _architecture(spec: NetworkSpec) -> dict[str, Any]:
         layer.pop("init_ff", None)
         layer.pop("init_rec", None)
     return d
+
+
+def apply_threads(recipe: Recipe) -> int:
+    """Set torch's intra-op thread count (which the EventProp kernels follow) from
+    ``train.threads``, or to every available core when it is unset; returns the count. The one
+    place where a run's thread count is set."""
+    import torch
+
+    from eventbench.core.threads import default_threads
+
+    n = recipe.train.threads
+    if n is not None and n < 1:
+        raise ConfigError(f"train.threads must be >= 1 (or unset for all cores), got {n}")
+    count = default_threads() if n is None else n
+    torch.set_num_threads(count)
+    return count
 
 
 def train_config(recipe: Recipe) -> TrainConfig:

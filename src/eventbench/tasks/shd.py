@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventbench.data import load_shd
-from eventbench.data.shd import SHD
+from eventbench.data import SHD
 from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec, find_first
 from eventbench.tasks.config import Recipe
-from eventbench.tasks.heidelberg import heidelberg_recipe, train_test_task_data
+from eventbench.tasks.heidelberg import heidelberg_recipe, heidelberg_task_data
 
 __all__ = ["TASK"]
 
@@ -23,7 +22,7 @@ _DIRS = ("", "SHD/", "shd/")
 
 
 def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
-    return train_test_task_data(load_shd, recipe, data_dir, "shd")
+    return heidelberg_task_data(SHD, recipe, data_dir, None)
 
 
 def _available(data_dir: Path | None) -> Availability:

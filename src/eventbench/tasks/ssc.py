@@ -8,18 +8,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from eventbench.data import Splits, load_ssc
-from eventbench.data.shd import SSC
-from eventbench.tasks.base import (
-    Availability,
-    Protocol,
-    TaskData,
-    TaskSpec,
-    event_task_data,
-    find_first,
-)
+from eventbench.data import SSC
+from eventbench.tasks.base import Availability, Protocol, TaskData, TaskSpec, find_first
 from eventbench.tasks.config import Recipe
-from eventbench.tasks.heidelberg import HeidelbergData, heidelberg_recipe
+from eventbench.tasks.heidelberg import heidelberg_recipe, heidelberg_task_data
 
 __all__ = ["TASK"]
 
@@ -28,12 +20,7 @@ _DIRS = ("", "SSC/", "ssc/")
 
 
 def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
-    cfg = recipe.data
-    assert isinstance(cfg, HeidelbergData)
-    t_stop = cfg.duration_ms * 1e-3
-    parts = {s: load_ssc(data_dir, s, t_stop_s=t_stop) for s in ("train", "valid", "test")}
-    splits = Splits(train=parts["train"], val=parts["valid"], test=parts["test"])
-    return event_task_data(splits, cfg, crop=True)
+    return heidelberg_task_data(SSC, recipe, data_dir, "valid")
 
 
 def _available(data_dir: Path | None) -> Availability:

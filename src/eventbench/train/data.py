@@ -83,7 +83,7 @@ class BinnedSplit:
         idx = indices.numpy().astype(np.int64)
         bins = self.binned.n_steps * idx.shape[0] * self.binned.n_channels
         if sparse and bins >= SPARSE_MIN_BINS:
-            x = self.binned.sparse(idx, mode=self.mode, dtype=self.dtype)
+            x = _sparse(self.binned, idx, self.mode, self.dtype)
         else:
             x = self.binned.dense(idx, mode=self.mode, dtype=self.dtype)
         labels = self.binned.labels
@@ -92,6 +92,20 @@ class BinnedSplit:
 
     def fingerprint(self) -> str | None:
         return self.data_fingerprint
+
+
+def _sparse(
+    binned: BinnedEvents, idx: np.ndarray, mode: Literal["count", "binary"], dtype: torch.dtype
+) -> Tensor:
+    """:meth:`BinnedEvents.sparse`, by the compiled counting sort of the EventProp kernels when
+    Numba is installed (sparse batches are asked for only when the network runs on them)."""
+    from eventbench.eventprop import kernels
+
+    if kernels.available():
+        from eventbench.eventprop.kernels.batch import sparse_batch
+
+        return sparse_batch(binned, idx, mode, dtype)
+    return binned.sparse(idx, mode=mode, dtype=dtype)
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,7 +32,8 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from eventbench.core import SNN
+from eventbench.core.threads import serial_torch
 from eventbench.train.callbacks import BatchProgress, Callback, TrainStart
 from eventbench.train.checkpoint import load_checkpoint, save_checkpoint
 from eventbench.train.data import Split
@@ -538,10 +540,14 @@ def fit(
     for cb in callbacks:
         cb.on_train_start(start)
     for epoch in range(state.next_epoch, cfg.epochs):
-        state = _train_epoch(
-            learner, opt, train, val, cfg, state, epoch, callbacks, tracker, stop,
-            None if out_dir is None else out_dir / LAST, data_parallel,
-        )
+        # on the CPU kernels, the loop's own torch work (gradient norms, spike-count bookkeeping,
+        # the silent-neuron lift, validation losses) runs on one thread: a parallel op would leave
+        # torch's OpenMP workers spinning on the kernels' cores (eventbench.core.threads)
+        with serial_torch(learner.sparse_input):
+            state = _train_epoch(
+                learner, opt, train, val, cfg, state, epoch, callbacks, tracker, stop,
+                None if out_dir is None else out_dir / LAST, data_parallel,
+            )
         if out_dir is not None and writer:
             rec = state.history.epochs[-1]
             if state.history.best_epoch == rec.epoch:
@@ -571,6 +577,30 @@ def _max_steps(learner: Learner) -> int:
     networks; conventional ones have no hidden spikes to count)."""
     net = learner.module
     return int(net.spec.n_steps) if isinstance(net, SNN) else 1
+
+
+def _batches(
+    split: Split, slices: Sequence[Tensor], sparse: bool
+) -> Iterator[tuple[Tensor, tuple[Tensor, Tensor]]]:
+    """``(indices, split.batch(indices))`` for each index tensor of ``slices`` (the minibatches
+    of an epoch, in order).
+
+    With ``sparse`` (EventProp on the CPU kernels, whose sparse batches are built by a compiled,
+    GIL-free counting sort) the next batch is built in a background thread while the caller
+    trains on the current one: the kernels leave a core idle while the main thread runs the
+    step's Python and single-threaded torch work, and the batch fills it. Batches depend only on
+    their indices, so the results are the same either way."""
+    if not sparse:
+        for idx in slices:
+            yield idx, split.batch(idx, sparse=False)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eventbench-batch") as pool:
+        pending = pool.submit(split.batch, slices[0], True) if slices else None
+        for k, idx in enumerate(slices):
+            assert pending is not None
+            batch = pending.result()
+            pending = pool.submit(split.batch, slices[k + 1], True) if k + 1 < len(slices) else None
+            yield idx, batch
 
 
 def _train_epoch(
@@ -605,16 +635,19 @@ def _train_epoch(
     t0 = time.perf_counter()
     n_batches = math.ceil(n / cfg.batch_size)
     lr = cfg.schedule.current_lr(sched)
-    for b, start in enumerate(range(0, n, cfg.batch_size)):
+    slices: list[tuple[Tensor, float]] = []  # (indices of this process, loss scale)
+    for start in range(0, n, cfg.batch_size):
+        idx = perm[start : start + cfg.batch_size]
+        if dp is None:
+            slices.append((idx, 1.0))
+        else:  # this process' shard of the global minibatch
+            lo, hi = shard_bounds(len(idx), dp.rank, dp.world)
+            slices.append((idx[lo:hi], loss_scale(hi - lo, len(idx), dp.world)))
+    batches = _batches(train, [idx for idx, _ in slices], learner.sparse_input)
+    for b, (idx, (x, y)) in enumerate(batches):
         if stop is not None and stop.requested:
             raise TrainingInterrupted(epoch, b, epoch, checkpoint, stop.reason)
-        idx = perm[start : start + cfg.batch_size]
-        scale = 1.0
-        if dp is not None:  # this process' shard of the global minibatch
-            lo, hi = shard_bounds(len(idx), dp.rank, dp.world)
-            scale = loss_scale(hi - lo, len(idx), dp.world)
-            idx = idx[lo:hi]
-        x, y = train.batch(idx, sparse=learner.sparse_input)
+        scale = slices[b][1]
         if cfg.input_drop > 0.0:
             x = _drop_inputs(x, cfg.input_drop, gen)
         x, y = x.to(device), y.to(device)

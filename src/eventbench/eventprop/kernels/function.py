@@ -27,6 +27,7 @@ from torch import Tensor
 from eventbench.core.network import BAD_COUNTS, NetworkTensors
 from eventbench.core.params import StepCoeffs
 from eventbench.core.records import SpikeRecord
+from eventbench.core.threads import kernel_threads, serial_torch
 from eventbench.eventprop.function import (
     EventPropConfig,
     ForwardRecord,
@@ -256,8 +257,9 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def _blocks(batch: int) -> list[tuple[int, int]]:
-    """Contiguous sample blocks, one per torch thread (``torch.get_num_threads()``)."""
-    n = max(1, min(batch, torch.get_num_threads()))
+    """Contiguous sample blocks, one per kernel thread (the caller's torch thread count,
+    :func:`eventbench.core.threads.kernel_threads`)."""
+    n = max(1, min(batch, kernel_threads()))
     return [(k * batch // n, (k + 1) * batch // n) for k in range(n)]
 
 
@@ -553,13 +555,14 @@ class _KernelEventPropFn(torch.autograd.Function):
         # re-pack from the saved tensors: autograd checks that they were not modified in place
         params = ctx.saved_tensors
         net: NetworkTensors = ctx.net
-        w_ff, w_rec, w_out, bias = _unflatten(net, tuple(params))
-        packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(params[0]).dtype)
-        grads = _run_backward(
-            ctx.cfg, net, ctx.shape, ctx.dtype, packed, ctx.hidden, ctx.spk, ctx.extra,
-            g_readout.contiguous(),
-        )
-        check_finite_gradients(list(grads), net, ctx.guard_hits)
+        with serial_torch():  # the kernels take the cores (eventbench.core.threads)
+            w_ff, w_rec, w_out, bias = _unflatten(net, tuple(params))
+            packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(params[0]).dtype)
+            grads = _run_backward(
+                ctx.cfg, net, ctx.shape, ctx.dtype, packed, ctx.hidden, ctx.spk, ctx.extra,
+                g_readout.contiguous(),
+            )
+            check_finite_gradients(list(grads), net, ctx.guard_hits)
         return (None, None, None, None, *grads)
 
 
