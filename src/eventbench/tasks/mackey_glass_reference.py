@@ -200,8 +200,8 @@ def fit_lstm(
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
-    if not math.isfinite(float(loss)):
-        raise FloatingPointError(f"LSTM training diverged (loss {float(loss)})")
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"LSTM training diverged (loss {float(loss.detach())})")
     model.reset()
     return model
 
