@@ -55,7 +55,7 @@ from eventbench.tasks.base import (
     window_split,
 )
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
-from eventbench.train.closed_loop import Forecaster, forecaster_for, output_lag
+from eventbench.train.closed_loop import Forecaster, forecaster_for, output_lag, single_thread
 
 __all__ = [
     "PROTOCOLS",
@@ -158,7 +158,7 @@ def forecast(
     h = np.array(series, dtype=np.float64)
     preds = np.full(len(h) - first, np.nan)
     pad = np.zeros(window - 1)
-    with torch.no_grad():
+    with single_thread(), torch.no_grad():
         for n in range(len(h)):
             if n >= first:
                 p = float(model.output()[0, 0])

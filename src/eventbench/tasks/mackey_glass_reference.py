@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from eventbench.data.mackey_glass import MG_POINTS_PER_LYAPUNOV
 from eventbench.tasks.mackey_glass import FIRST_FORECAST, forecast, forecast_smape
+from eventbench.train.closed_loop import single_thread
 
 __all__ = [
     "ESN_HYPERPARAMETERS",
@@ -131,13 +132,17 @@ class EchoStateNetwork:
         return (self.w_out @ self.features()).reshape(1, 1)
 
 
-def fit_esn(series: np.ndarray, tau: int, seed: int) -> EchoStateNetwork:
-    """Build the ``tau`` ESN with ``seed`` and fit its readout on the training half."""
-    esn = EchoStateNetwork(ESN_HYPERPARAMETERS[tau], seed)
+def fit_esn(
+    series: np.ndarray, tau: int, seed: int, params: EsnParams | None = None
+) -> EchoStateNetwork:
+    """Build the ``tau`` ESN (or one with ``params``) with ``seed`` and fit its readout on the
+    training half."""
+    esn = EchoStateNetwork(params or ESN_HYPERPARAMETERS[tau], seed)
     feats = []
-    for i in range(FIRST_FORECAST - 1):
-        esn.advance(torch.tensor([[series[i]]]))
-        feats.append(esn.features())
+    with single_thread():
+        for i in range(FIRST_FORECAST - 1):
+            esn.advance(torch.tensor([[series[i]]]))
+            feats.append(esn.features())
     f = torch.stack(feats)[ESN_WARMUP:]  # [750 - warm-up, R + 2]
     y = torch.as_tensor(series[ESN_WARMUP + 1:FIRST_FORECAST], dtype=torch.float64)[:, None]
     a = f.T @ f + esn.ridge * torch.eye(f.shape[1], dtype=torch.float64)

@@ -15,6 +15,8 @@ So a task trains a spiking network with target ``y_n = s_n`` and the GRU with ``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import torch
@@ -24,7 +26,14 @@ from eventbench.core import SNN
 from eventbench.core.stepper import NetworkState, initial_state, network_step, next_readout
 from eventbench.train.baselines import GRUBaseline
 
-__all__ = ["Forecaster", "GRUForecaster", "SNNForecaster", "forecaster_for", "output_lag"]
+__all__ = [
+    "Forecaster",
+    "GRUForecaster",
+    "SNNForecaster",
+    "forecaster_for",
+    "output_lag",
+    "single_thread",
+]
 
 
 class Forecaster(Protocol):
@@ -95,3 +104,15 @@ def output_lag(is_snn: bool) -> int:
     """Steps between an input and the per-step output that first reflects it when training
     (spiking network with one hidden layer: 1, GRU: 0); targets are ``y_n = s_{n + 1 - lag}``."""
     return 1 if is_snn else 0
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch single-threaded inside the block: steps of one sample gain nothing from a
+    thread pool, which on a busy machine makes every small operation wait for its threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
