@@ -3,9 +3,10 @@ r"""NeuroBench Mackey-Glass chaotic-function prediction (regression, ``tau = 17`
 The series is your canonical ``mg_<tau>.npy`` or, when absent, regenerated (origin
 ``regenerated``; results then are not comparable with published ones). NeuroBench's split of the
 slice ``s_0 .. s_1500`` (:func:`eventbench.data.mackey_glass`): values up to ``s_750`` train, the
-750 values ``s_751 .. s_1500`` are forecast. One series point is one simulation step: step ``n``
-receives ``s_n`` (with ``data.window > 1`` the ``window`` values ``s_{n-window+1} .. s_n``, zeros
-before the start), encoded on ``levels`` input channels per value (``data.encoding``):
+750 values ``s_751 .. s_1500`` are forecast. Series point ``n`` is held for ``data.hold``
+simulation steps, which receive ``s_n`` (with ``data.window > 1`` the ``window`` values
+``s_{n-window+1} .. s_n``, zeros before the start), encoded on ``levels`` input channels per value
+(``data.encoding``):
 
 * ``interp`` (default): linear interpolation between the two nearest of ``levels`` equally spaced
   levels over the training range, :math:`c_k = 1 - |u - k|` for the two ``k`` next to
@@ -14,11 +15,13 @@ before the start), encoded on ``levels`` input channels per value (``data.encodi
 * ``level``: one spike on the channel of the value's level (a one-hot code, 1/``levels`` of the
   range resolution).
 
-The prediction of ``s_n`` is made from ``s_{<n}``: the spiking network's readout voltage of step
-``n`` (its spikes reach the readout one step after the input, so its training target is
-``y_n = s_n``), the GRU's per-step output after ``s_{n-1}`` (``y_n = s_{n+1}``); see
-:mod:`eventbench.train.closed_loop`. Training uses windows of ``duration_ms / dt_ms`` steps of the
-training half (every ``stride`` steps) with per-step MSE.
+The prediction of ``s_n`` is made from ``s_{<n}``: the spiking network's readout voltage in the
+first step of point ``n`` (its spikes reach the readout one step after the input), the GRU's
+per-step output after the last step of ``s_{n-1}``; see :mod:`eventbench.train.closed_loop`.
+Per-step MSE trains every step towards the value that the step's readout is next to predict:
+step ``j`` (hold ``k``, lag 1 for the spiking network, 0 for the GRU) has target
+``s_{floor((j - lag) / k) + 1}`` (``k = 1``: ``s_j`` and ``s_{j+1}``). Training uses windows of
+``duration_ms / dt_ms`` steps of the training half (every ``stride`` steps).
 
 Protocols (``data.protocol`` / ``--protocol``):
 
@@ -99,6 +102,8 @@ class MackeyGlassData(DataConfig):
         levels: input channels per value.
         encoding: ``interp`` (two graded channels) or ``level`` (one-hot spike).
         window: past values per step (NeuroBench's ``bin_window``).
+        hold: simulation steps each series value is held for (the prediction of the next
+            value is read at the end of the last one).
     """
 
     tau: int = 17
@@ -108,6 +113,7 @@ class MackeyGlassData(DataConfig):
     levels: int = 16
     encoding: str = "interp"
     window: int = 1
+    hold: int = 1
 
 
 def encode_values(v: Tensor, lo: float, hi: float, levels: int, encoding: str) -> Tensor:
@@ -147,11 +153,12 @@ def forecast(
     window: int,
     feedback: bool,
     first: int = FIRST_FORECAST,
+    hold: int = 1,
 ) -> np.ndarray:
     """Predictions of ``series[first:]`` by a model stepped through the whole series.
 
     Step ``n`` reads the prediction of ``s_n`` (``model.output()``) and then feeds the window of
-    values ending at ``n``; with ``feedback`` every value from ``first`` on is the model's own
+    values ending at ``n`` (for ``hold`` simulation steps); with ``feedback`` every value from ``first`` on is the model's own
     prediction instead of the true one. A non-finite prediction ends the forecast: it and all
     later values are NaN. Returns float64 ``[len(series) - first]``.
     """
@@ -174,7 +181,8 @@ def forecast(
             if len(vals) < window:
                 vals = np.concatenate([pad[: window - len(vals)], vals])
             x = encode(torch.from_numpy(vals).float().unsqueeze(0))
-            model.advance(x)
+            for _ in range(hold):
+                model.advance(x)
     return preds
 
 
@@ -200,10 +208,10 @@ def forecast_smape(preds: np.ndarray, targets: np.ndarray) -> float:
 
 
 def _protocol_metrics(
-    series: np.ndarray, encode: Callable[[Tensor], Tensor], window: int, feedback: bool
+    series: np.ndarray, encode: Callable[[Tensor], Tensor], window: int, feedback: bool, hold: int
 ) -> Callable[[nn.Module], dict[str, float]]:
     def metrics(module: nn.Module) -> dict[str, float]:
-        preds = forecast(forecaster_for(module), series, encode, window, feedback)
+        preds = forecast(forecaster_for(module), series, encode, window, feedback, hold=hold)
         y = series[FIRST_FORECAST:]
         ok = np.isfinite(preds)
         out = {"smape": forecast_smape(preds, y), "diverged_steps": float((~ok).sum())}
@@ -225,6 +233,8 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         raise ValueError(f"data.levels must be >= 2, got {cfg.levels}")
     if cfg.window < 1:
         raise ValueError(f"data.window must be >= 1, got {cfg.window}")
+    if cfg.hold < 1:
+        raise ValueError(f"data.hold must be >= 1, got {cfg.hold}")
     if cfg.encoding not in ("interp", "level"):
         raise ValueError(f"data.encoding must be 'interp' or 'level', got {cfg.encoding!r}")
     splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
@@ -235,19 +245,23 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         return encode_values(v, lo, hi, cfg.levels, cfg.encoding)
 
     lag = output_lag(recipe.train.method != "ann")
+    k = cfg.hold
     x = encode(torch.from_numpy(windows_of(s[:1500], cfg.window))).numpy()  # [1500, W * levels]
-    y = s[1 - lag:1501 - lag, None]  # y_n = s_{n + 1 - lag}
+    x = np.repeat(x, k, axis=0)  # [1500 k, W * levels]: each value held for k steps
+    j = np.arange(1500 * k)
+    y = s[(j - lag) // k + 1, None]  # step j: s_{floor((j - lag) / k) + 1}; k = 1: s_{j + 1 - lag}
 
     def part(ds: DenseDataset, sl: slice) -> DenseDataset:
         return dataclasses.replace(
             ds, inputs=x[sl], targets=y[sl], n_channels=x.shape[1],
             params={**ds.params, "encoding": cfg.encoding, "levels": cfg.levels,
-                    "window": cfg.window, "target_lag": lag, "protocol": protocol.name},
+                    "window": cfg.window, "hold": k, "target_lag": lag,
+                    "protocol": protocol.name},
         )
 
     n = cfg.n_steps
-    train = window_split(part(splits.train, slice(0, 750)), n, cfg.stride, cfg.max_train)
-    test = window_split(part(splits.test, slice(750, 1500)), n, n, cfg.max_eval)
+    train = window_split(part(splits.train, slice(0, 750 * k)), n, cfg.stride, cfg.max_train)
+    test = window_split(part(splits.test, slice(750 * k, 1500 * k)), n, n, cfg.max_eval)
     return TaskData(
         train=train,
         val=None,
@@ -261,7 +275,7 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         source=splits.train.source or splits.train.name,
         protocol=protocol.version,
         protocol_metrics=_protocol_metrics(s, encode, cfg.window,
-                                           feedback=protocol.name == "autoregressive"),
+                                           protocol.name == "autoregressive", k),
     )
 
 
