@@ -129,6 +129,10 @@ def test_mackey_glass_regression_path(tmp_path: Path) -> None:
     smape = result.metric("smape")
     assert smape is not None and 0.0 < smape <= 200.0
     assert result.tags["protocol"] == data.protocol and "smape_test_windows" in result.metrics
+    # graded input currents are multiplies: one MAC per non-zero input entry and synapse
+    ops = result.metrics["synaptic_operations"]
+    n_in = int((data.test.x != 0).sum().item())  # type: ignore[attr-defined]
+    assert ops["effective_macs"] == pytest.approx(n_in * 8 / len(data.test))
     assert result.tags["loss"] == "mse" and result.samples == len(data.test)
     gru = build(dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, method="ann")), data)
     assert gru.kind == "ann" and gru.description["spec"]["per_step"] is True
