@@ -296,9 +296,12 @@ RECIPE = Recipe(
         init_ff_mean=1.0,
         init_ff_std=1.0,
         init_out_std=0.1,
+        # a fast readout (a slow one averages over ~20 series values and lags the series)
+        out_tau_mem_ms=5.0,
+        out_tau_syn_ms=1.0,
     ),
-    train=TrainSettings(loss="mse", epochs=30, batch_size=16, lr=2e-3),
-    baseline=BaselineConfig(kind="gru", hidden=(32,), epochs=30, lr=5e-3, batch_size=16),
+    train=TrainSettings(loss="mse", epochs=300, batch_size=16, lr=1e-2, lr_decay=0.99),
+    baseline=BaselineConfig(kind="gru", hidden=(32,), epochs=300, lr=5e-3, batch_size=16),
 )
 
 TASK = TaskSpec(
