@@ -6,12 +6,12 @@ directory when present, else the regenerated series) and is scored by the same f
 (:func:`eventbench.tasks.mackey_glass.forecast`, :func:`~eventbench.tasks.mackey_glass.forecast_smape`).
 The spiking networks and the GRU are trained with the task's default recipe (``--set`` adds
 recipe settings, e.g. ``--set train.epochs=100``); the ESN and the LSTM with NeuroBench's
-published settings. One row per model and protocol: mean sMAPE over the runs (``--taus`` x
+published settings; ``mean`` and ``persistence`` are references that learn nothing. One row per model and protocol: mean sMAPE over the runs (``--taus`` x
 ``--repeats``; NeuroBench's sweep is ``--taus 17-30 --repeats 30``, its LSTM was tuned for tau 17
 only), min / max, and the mean wall time per run (training plus both forecasts).
 
 Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1]
-[--models snn-eventprop,snn-bptt,gru,esn,lstm] [--data-dir DIR] [--set KEY=VALUE ...]``.
+[--models snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
 Wall times depend on the machine's load; report it with the numbers.
 """
 
@@ -24,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from eventbench.data import mackey_glass
 from eventbench.tasks import get_task
-from eventbench.tasks.mackey_glass import series_of
+from eventbench.tasks.mackey_glass import FIRST_FORECAST, forecast_smape, series_of
 from eventbench.tasks.mackey_glass_reference import LEADERBOARD_SMAPE, reference_smape
 from eventbench.tasks.pipeline import resolve_recipe, train
 
@@ -41,6 +42,22 @@ def _taus(text: str) -> list[int]:
         lo, hi = text.split("-")
         return list(range(int(lo), int(hi) + 1))
     return [int(t) for t in text.split(",")]
+
+
+TRIVIAL = ("mean", "persistence")
+
+
+def trivial_smape(model: str, series: np.ndarray) -> dict[str, float]:
+    """References that learn nothing: ``mean`` predicts the training half's mean, ``persistence``
+    the last input (autoregressively: the true ``s_750`` for ever)."""
+    y = series[FIRST_FORECAST:]
+    if model == "mean":
+        v = forecast_smape(np.full(len(y), series[:FIRST_FORECAST].mean()), y)
+        return {p: v for p in PROTOCOLS}
+    return {
+        "autoregressive": forecast_smape(np.full(len(y), series[FIRST_FORECAST - 1]), y),
+        "one-step": forecast_smape(series[FIRST_FORECAST - 1:-1], y),
+    }
 
 
 def task_model_smape(
@@ -67,7 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taus", default="17", help="17, 17,18 or 17-30")
     ap.add_argument("--repeats", type=int, default=1, help="NeuroBench offsets 0..repeats-1")
-    ap.add_argument("--models", default="snn-eventprop,snn-bptt,gru,esn,lstm")
+    ap.add_argument("--models", default="snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", type=int, default=1)
@@ -87,6 +104,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 if m in METHODS:
                     res = task_model_smape(m, tau, rep, args.data_dir, args.sets)
+                elif m in TRIVIAL:
+                    res = trivial_smape(m, series)
                 else:
                     res = {p: reference_smape(m, series, tau, rep, feedback=p == "autoregressive")
                            for p in PROTOCOLS}
