@@ -135,6 +135,8 @@ def test_protocol_setting_selects_the_forecast(tmp_path: object) -> None:
     y_ann, y_snn = ann.train.batch(torch.arange(1))[1], snn.train.batch(torch.arange(1))[1]
     torch.testing.assert_close(y_ann[:-1], y_snn[1:])
     assert one.protocol_metrics is not None
+    with pytest.raises(ValueError, match=r"network\.hidden = \[8, 8\]: the Mackey-Glass forecast"):
+        task.load(resolve_recipe(task, None, [*base, "network.hidden=8,8"]), tmp_path)  # type: ignore[arg-type]
 
 
 def _series() -> np.ndarray:

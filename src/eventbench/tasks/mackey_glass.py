@@ -235,6 +235,14 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         raise ValueError(f"data.window must be >= 1, got {cfg.window}")
     if cfg.hold < 1:
         raise ValueError(f"data.hold must be >= 1, got {cfg.hold}")
+    net = recipe.network
+    if recipe.train.method != "ann" and (len(net.hidden) != 1 or net.delay_ff_max_ms is not None
+                                         or net.delay_rec_max_ms is not None):
+        # checked before training: the forecast steps the network one value at a time
+        raise ValueError(
+            f"network.hidden = {list(net.hidden)}: the Mackey-Glass forecast needs one hidden "
+            "layer without delays (a prediction must be ready one step after its input)"
+        )
     if cfg.encoding not in ("interp", "level"):
         raise ValueError(f"data.encoding must be 'interp' or 'level', got {cfg.encoding!r}")
     splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
