@@ -146,8 +146,11 @@ class _NativeSession:
         if self.mode == "exact":
             v = float((xsum * f0.to(torch.float64)).sum().item())
             if v != round(v):
-                raise ValueError("NativeSNNModel: input counts must be integers")
-            ops0.effective_acs = round(v)
+                # graded input currents (not whole spike counts): one multiply-accumulate per
+                # non-zero input entry and synapse
+                ops0.effective_macs = int((nnz.to(torch.int64) * f0).sum().item())
+            else:
+                ops0.effective_acs = round(v)
         else:
             per_step = (nnz.to(torch.int64) * f0).sum(dim=1)  # [T]
             step_has_counts = graded

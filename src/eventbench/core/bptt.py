@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from eventbench.core.lif import LIFState, integrate, lif_step, step_mean, zero_state
 from eventbench.core.network import NetworkTensors, SNNOutput, dense_input, input_event_count
 from eventbench.core.records import SpikeRecord, record_from_dense
+from eventbench.core.stepper import initial_state, network_step
 from eventbench.readout.readouts import FirstSpikeTime, Readout
 
 __all__ = ["SurrogateBPTT", "fast_sigmoid_spike"]
@@ -69,34 +69,21 @@ class SurrogateBPTT:
         x = dense_input(x)
         t_steps, batch, n_in = x.shape
         sizes = [w.shape[1] for w in net.w_ff]
-        n_out = net.w_out.shape[1]
         slope = self.slope
 
         def spike_fn(v: Tensor) -> Tensor:
             return fast_sigmoid_spike(v, slope)
 
-        states = [zero_state(batch, n, x) for n in sizes]
-        z_prev = [torch.zeros(batch, n, dtype=x.dtype, device=x.device) for n in sizes]
-        out_state = zero_state(batch, n_out, x)
+        state = initial_state(net, batch, x)
         cur0 = (x.reshape(t_steps * batch, n_in) @ net.w_ff[0]).view(t_steps, batch, sizes[0])
         spikes: list[list[Tensor]] = [[] for _ in sizes]
         trace: list[Tensor] = []
         for cur in cur0.unbind(0):
-            new_z: list[Tensor] = []
-            for layer, c in enumerate(net.coeffs):
-                inp = cur if layer == 0 else z_prev[layer - 1] @ net.w_ff[layer]
-                wr = net.w_rec[layer]
-                if wr is not None:
-                    inp = inp + z_prev[layer] @ wr
-                st = states[layer]
-                step = lif_step(LIFState(st.v, st.i + inp), c, spike_fn, self.detach_reset)
-                states[layer] = step.state
-                new_z.append(step.spikes)
-                spikes[layer].append(step.spikes)
-            o_in = LIFState(out_state.v, out_state.i + z_prev[-1] @ net.w_out)
-            trace.append(step_mean(o_in, net.out_coeffs, net.bias))
-            out_state = integrate(o_in, net.out_coeffs, net.bias)
-            z_prev = new_z
+            step = network_step(net, state, cur, spike_fn, self.detach_reset)
+            state = step.state
+            for layer, z in enumerate(step.spikes):
+                spikes[layer].append(z)
+            trace.append(step.readout)
         v_trace = torch.stack(trace)
         dense = [torch.stack(s) for s in spikes]
         records = tuple(_record(d) for d in dense)

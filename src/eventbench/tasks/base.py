@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from eventbench.data import DenseDataset, EventDataset, Splits, crop_to_grid, resolve_data_dir
 from eventbench.tasks.config import DataConfig, Recipe
@@ -75,6 +76,11 @@ class TaskData:
         objective: ``"classification"`` or ``"regression"``.
         origin: how the data came to be (``generated``, ``package``, ``user-file``, ...).
         source: file or generator, for provenance.
+        protocol: the evaluation protocol followed (:attr:`Protocol.version`; ``""``: none named).
+        protocol_metrics: correctness metrics the protocol computes itself from the trained
+            model (``module -> {name: value}``, e.g. an autoregressive forecast's sMAPE); they
+            replace the harness' values of the same names, which are measured per test split
+            sample. ``None``: the harness' values stand.
     """
 
     train: Split
@@ -87,6 +93,8 @@ class TaskData:
     objective: Objective
     origin: str
     source: str
+    protocol: str = ""
+    protocol_metrics: Callable[[nn.Module], dict[str, float]] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,93 @@
-"""NeuroBench Mackey-Glass one-step prediction (regression, ``tau = 17`` by default).
+r"""NeuroBench Mackey-Glass chaotic-function prediction (regression, ``tau = 17`` by default).
 
 The series is your canonical ``mg_<tau>.npy`` or, when absent, regenerated (origin
-``regenerated``; results then are not comparable with published ones). NeuroBench's split:
-750 training steps, 750 test steps. Each trial is a window of ``duration_ms / dt_ms`` series
-points (one point per step, fed as an analog input current), the target is the next value at
-every step (teacher forcing, not NeuroBench's autoregressive test); windows start every
-``stride`` points. Metrics: sMAPE and MSE.
+``regenerated``; results then are not comparable with published ones). NeuroBench's split of the
+slice ``s_0 .. s_1500`` (:func:`eventbench.data.mackey_glass`): values up to ``s_750`` train, the
+750 values ``s_751 .. s_1500`` are forecast. Series point ``n`` is held for ``data.hold``
+simulation steps, which receive ``s_n`` (with ``data.window > 1`` the ``window`` values
+``s_{n-window+1} .. s_n``, zeros before the start), encoded on ``levels`` input channels per value
+(``data.encoding``):
 
-Input encoding: the value of each step is a spike on one of ``levels`` channels (a one-hot
-"level" code of the value on a uniform grid over the training range), so that the input is a
-spike train like every other task's and synaptic operations are accumulates.
+* ``interp`` (default): linear interpolation between the two nearest of ``levels`` equally spaced
+  levels over the training range, :math:`c_k = 1 - |u - k|` for the two ``k`` next to
+  :math:`u = (v - lo) / (hi - lo) \cdot (levels - 1)` (two graded, non-negative input currents
+  that sum to 1; the value is recovered exactly);
+* ``level``: one spike on the channel of the value's level (a one-hot code, 1/``levels`` of the
+  range resolution).
+
+The prediction of ``s_n`` is made from ``s_{<n}``: the spiking network's readout voltage in the
+first step of point ``n`` (its spikes reach the readout one step after the input), the GRU's
+per-step output after the last step of ``s_{n-1}``; see :mod:`eventbench.train.closed_loop`.
+Per-step MSE trains every step towards the value that the step's readout is next to predict:
+step ``j`` (hold ``k``, lag 1 for the spiking network, 0 for the GRU) has target
+``s_{floor((j - lag) / k) + 1}`` (``k = 1``: ``s_j`` and ``s_{j+1}``). Training uses windows of
+``duration_ms / dt_ms`` steps of the training half (every ``stride`` steps).
+
+Protocols (``data.protocol`` / ``--protocol``):
+
+* ``autoregressive`` (default, NeuroBench 2.3.0): the model runs through the training half on the
+  true values, then forecasts ``s_751 .. s_1500`` from its own predictions, each fed back as the
+  next input (the first forecast step gets the true ``s_750``);
+* ``one-step``: the same run, but every input is the true value (teacher forcing).
+
+Correctness is the forecast's sMAPE (NeuroBench's: :math:`200 \cdot \mathrm{mean}\,|\hat y -
+y| / (|\hat y| + |y|)`, a non-finite prediction counts 200) and MSE over the 750 forecast values;
+the harness' complexity metrics are measured on windows of the test half.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import Tensor, nn
 
 from eventbench.data import mackey_glass
-from eventbench.tasks.base import Availability, TaskData, TaskSpec, find_first, window_split
+from eventbench.data.dataset import DenseDataset
+from eventbench.tasks.base import (
+    Availability,
+    Protocol,
+    TaskData,
+    TaskSpec,
+    find_first,
+    window_split,
+)
 from eventbench.tasks.config import BaselineConfig, DataConfig, NetworkConfig, Recipe, TrainSettings
-from eventbench.train.data import TensorSplit
+from eventbench.train.closed_loop import Forecaster, forecaster_for, output_lag, single_thread
 
-__all__ = ["TASK", "MackeyGlassData"]
+__all__ = [
+    "PROTOCOLS",
+    "TASK",
+    "MackeyGlassData",
+    "encode_values",
+    "forecast",
+    "forecast_smape",
+    "series_of",
+    "windows_of",
+]
+
+log = logging.getLogger(__name__)
+
+#: first forecast value ``s_751`` of the slice ``s_0 .. s_1500``
+FIRST_FORECAST = 751
+
+PROTOCOLS = (
+    Protocol(
+        "autoregressive",
+        "NeuroBench 2.3.0 Mackey-Glass, autoregressive",
+        "forecast of the second half from the model's own predictions, fed back as inputs",
+    ),
+    Protocol(
+        "one-step",
+        "NeuroBench 2.3.0 Mackey-Glass split, one step ahead (variant)",
+        "every value of the second half predicted from the true past values",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +97,13 @@ class MackeyGlassData(DataConfig):
     Attributes:
         tau: delay of the series (17..30).
         repeat: NeuroBench repeat (start offset ``int(37.5 k)``).
-        stride: points between window starts (training); test windows do not overlap.
+        stride: steps between training window starts.
         source: ``auto`` (file, else regenerate), ``file`` or ``generate``.
-        levels: input channels of the level code.
+        levels: input channels per value.
+        encoding: ``interp`` (two graded channels) or ``level`` (one-hot spike).
+        window: past values per step (NeuroBench's ``bin_window``).
+        hold: simulation steps each series value is held for (the prediction of the next
+            value is read at the end of the last one).
     """
 
     tau: int = 17
@@ -44,43 +111,180 @@ class MackeyGlassData(DataConfig):
     stride: int = 10
     source: str = "auto"
     levels: int = 16
+    encoding: str = "interp"
+    window: int = 1
+    hold: int = 1
+
+
+def encode_values(v: Tensor, lo: float, hi: float, levels: int, encoding: str) -> Tensor:
+    """Encode values ``[..., W]`` on ``levels`` channels each: ``[..., W * levels]`` (see the
+    module docstring; values outside ``[lo, hi]`` are clipped to the end levels)."""
+    u = ((v - lo) / max(hi - lo, 1e-12)).clamp(0.0, 1.0)
+    if encoding == "level":
+        idx = (u * levels).floor().clamp(0, levels - 1).long()
+        code = torch.zeros(*v.shape, levels, dtype=v.dtype)
+        code.scatter_(-1, idx.unsqueeze(-1), 1.0)
+        return code.flatten(-2)
+    if encoding != "interp":
+        raise ValueError(f"data.encoding must be 'interp' or 'level', got {encoding!r}")
+    pos = u * (levels - 1)
+    centres = torch.arange(levels, dtype=v.dtype)
+    code = (1.0 - (pos.unsqueeze(-1) - centres).abs()).clamp(min=0.0)
+    return code.flatten(-2)
+
+
+def series_of(train: DenseDataset, test: DenseDataset) -> np.ndarray:
+    """The slice ``s_0 .. s_1500`` behind NeuroBench's split (``bin_window = 1``)."""
+    return np.concatenate([train.inputs[:, -1], test.inputs[:, -1], test.targets[-1:, 0]])
+
+
+def windows_of(h: np.ndarray, window: int) -> np.ndarray:
+    """``[len(h), window]``: row ``n`` holds ``h_{n-window+1} .. h_n`` (zeros before the start)."""
+    padded = np.concatenate([np.zeros(window - 1), h])
+    idx = np.arange(len(h))[:, None] + np.arange(window)[None, :]
+    out: np.ndarray = padded[idx]
+    return out
+
+
+def forecast(
+    model: Forecaster,
+    series: np.ndarray,
+    encode: Callable[[Tensor], Tensor],
+    window: int,
+    feedback: bool,
+    first: int = FIRST_FORECAST,
+    hold: int = 1,
+) -> np.ndarray:
+    """Predictions of ``series[first:]`` by a model stepped through the whole series.
+
+    Step ``n`` reads the prediction of ``s_n`` (``model.output()``) and then feeds the window of
+    values ending at ``n`` (for ``hold`` simulation steps); with ``feedback`` every value from ``first`` on is the model's own
+    prediction instead of the true one. A non-finite prediction ends the forecast: it and all
+    later values are NaN. Returns float64 ``[len(series) - first]``.
+    """
+    h = np.array(series, dtype=np.float64)
+    preds = np.full(len(h) - first, np.nan)
+    pad = np.zeros(window - 1)
+    with single_thread(), torch.no_grad():
+        for n in range(len(h)):
+            if n >= first:
+                p = float(model.output()[0, 0])
+                if not np.isfinite(p):
+                    log.warning("forecast diverged at step %d (prediction %r)", n, p)
+                    break
+                preds[n - first] = p
+                if feedback:
+                    h[n] = p
+            if n == len(h) - 1:
+                break
+            vals = h[max(0, n - window + 1):n + 1]
+            if len(vals) < window:
+                vals = np.concatenate([pad[: window - len(vals)], vals])
+            x = encode(torch.from_numpy(vals).float().unsqueeze(0))
+            for _ in range(hold):
+                model.advance(x)
+    return preds
+
+
+def forecast_smape(preds: np.ndarray, targets: np.ndarray) -> float:
+    r"""NeuroBench's sMAPE of a forecast, :math:`\frac{200}{N}\sum_i |\hat y_i - y_i| / (|\hat
+    y_i| + |y_i|)` in percent (0..200), with a non-finite prediction counted as 200 (its term
+    is 1); computed by the harness' :class:`~eventbench.bench.metrics.workload.SMAPE`."""
+    from eventbench.bench.collector import BatchCounts
+    from eventbench.bench.metrics.workload import SMAPE
+
+    y = torch.as_tensor(targets, dtype=torch.float64)
+    p = torch.as_tensor(preds, dtype=torch.float64)
+    if bool((y == 0).any()):
+        raise ValueError("sMAPE forecast targets must be non-zero")
+    # -y has the largest possible term, |-y - y| / (|y| + |y|) = 1
+    p = torch.where(torch.isfinite(p), p, -y)
+    metric = SMAPE()
+    metric.reset()
+    metric.update(p, y, BatchCounts(batch_size=1))
+    value = metric.compute()
+    assert isinstance(value, float)
+    return value
+
+
+def _protocol_metrics(
+    series: np.ndarray, encode: Callable[[Tensor], Tensor], window: int, feedback: bool, hold: int
+) -> Callable[[nn.Module], dict[str, float]]:
+    def metrics(module: nn.Module) -> dict[str, float]:
+        preds = forecast(forecaster_for(module), series, encode, window, feedback, hold=hold)
+        y = series[FIRST_FORECAST:]
+        ok = np.isfinite(preds)
+        out = {"smape": forecast_smape(preds, y), "diverged_steps": float((~ok).sum())}
+        if ok.all():
+            out["mse"] = float(np.mean((preds - y) ** 2))
+        return out
+
+    return metrics
 
 
 def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
     cfg = recipe.data
     assert isinstance(cfg, MackeyGlassData)
+    protocol = TASK.protocol(cfg.protocol)
+    assert protocol is not None
     if cfg.source not in ("auto", "file", "generate"):
         raise ValueError(f"data.source must be 'auto', 'file' or 'generate', got {cfg.source!r}")
-    splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
     if cfg.levels < 2:
         raise ValueError(f"data.levels must be >= 2, got {cfg.levels}")
+    if cfg.window < 1:
+        raise ValueError(f"data.window must be >= 1, got {cfg.window}")
+    if cfg.hold < 1:
+        raise ValueError(f"data.hold must be >= 1, got {cfg.hold}")
+    net = recipe.network
+    if recipe.train.method != "ann" and (len(net.hidden) != 1 or net.delay_ff_max_ms is not None
+                                         or net.delay_rec_max_ms is not None):
+        # checked before training: the forecast steps the network one value at a time
+        raise ValueError(
+            f"network.hidden = {list(net.hidden)}: the Mackey-Glass forecast needs one hidden "
+            "layer without delays (a prediction must be ready one step after its input)"
+        )
+    if cfg.encoding not in ("interp", "level"):
+        raise ValueError(f"data.encoding must be 'interp' or 'level', got {cfg.encoding!r}")
+    splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
+    s = series_of(splits.train, splits.test)
+    lo, hi = float(s[:750].min()), float(s[:750].max())
+
+    def encode(v: Tensor) -> Tensor:
+        return encode_values(v, lo, hi, cfg.levels, cfg.encoding)
+
+    lag = output_lag(recipe.train.method != "ann")
+    k = cfg.hold
+    x = encode(torch.from_numpy(windows_of(s[:1500], cfg.window))).numpy()  # [1500, W * levels]
+    x = np.repeat(x, k, axis=0)  # [1500 k, W * levels]: each value held for k steps
+    j = np.arange(1500 * k)
+    y = s[(j - lag) // k + 1, None]  # step j: s_{floor((j - lag) / k) + 1}; k = 1: s_{j + 1 - lag}
+
+    def part(ds: DenseDataset, sl: slice) -> DenseDataset:
+        return dataclasses.replace(
+            ds, inputs=x[sl], targets=y[sl], n_channels=x.shape[1],
+            params={**ds.params, "encoding": cfg.encoding, "levels": cfg.levels,
+                    "window": cfg.window, "hold": k, "target_lag": lag,
+                    "protocol": protocol.name},
+        )
+
     n = cfg.n_steps
-    lo = float(splits.train.inputs.min())
-    hi = float(splits.train.inputs.max())
-    train = level_code(window_split(splits.train, n, cfg.stride, cfg.max_train), lo, hi, cfg.levels)
-    test = level_code(window_split(splits.test, n, n, cfg.max_eval), lo, hi, cfg.levels)
+    train = window_split(part(splits.train, slice(0, 750 * k)), n, cfg.stride, cfg.max_train)
+    test = window_split(part(splits.test, slice(750 * k, 1500 * k)), n, n, cfg.max_eval)
     return TaskData(
         train=train,
         val=None,
         test=test,
-        n_inputs=cfg.levels * splits.train.n_channels,
+        n_inputs=x.shape[1],
         n_outputs=1,
         n_steps=n,
         dt_s=cfg.dt_ms * 1e-3,
         objective="regression",
         origin=splits.train.origin,
         source=splits.train.source or splits.train.name,
+        protocol=protocol.version,
+        protocol_metrics=_protocol_metrics(s, encode, cfg.window,
+                                           protocol.name == "autoregressive", k),
     )
-
-
-def level_code(split: TensorSplit, lo: float, hi: float, levels: int) -> TensorSplit:
-    """Replace analog inputs ``[T, S, N]`` by a one-hot level code ``[T, S, N * levels]``: value
-    ``v`` fires channel ``clip(floor((v - lo) / (hi - lo) * levels), 0, levels - 1)``."""
-    x = split.x
-    idx = ((x - lo) / max(hi - lo, 1e-12) * levels).floor().clamp(0, levels - 1).long()
-    code = torch.zeros(*x.shape, levels, dtype=x.dtype)
-    code.scatter_(-1, idx.unsqueeze(-1), 1.0)
-    return TensorSplit(split.name, code.flatten(2), split.y, split.data_fingerprint)
 
 
 def _available(data_dir: Path | None) -> Availability:
@@ -100,18 +304,22 @@ RECIPE = Recipe(
         init_ff_mean=1.0,
         init_ff_std=1.0,
         init_out_std=0.1,
+        # a fast readout (a slow one averages over ~20 series values and lags the series)
+        out_tau_mem_ms=5.0,
+        out_tau_syn_ms=1.0,
     ),
-    train=TrainSettings(loss="mse", epochs=30, batch_size=16, lr=2e-3),
-    baseline=BaselineConfig(kind="gru", hidden=(32,), epochs=30, lr=5e-3, batch_size=16),
+    train=TrainSettings(loss="mse", epochs=300, batch_size=16, lr=1e-2, lr_decay=0.99),
+    baseline=BaselineConfig(kind="gru", hidden=(32,), epochs=300, lr=5e-3, batch_size=16),
 )
 
 TASK = TaskSpec(
     name="mackey-glass",
-    summary="NeuroBench Mackey-Glass (tau 17) one-step prediction, regression",
+    summary="NeuroBench Mackey-Glass (tau 17) forecast, autoregressive (or one-step), regression",
     objective="regression",
     metrics=("smape", "mse"),
     recipe=RECIPE,
-    recipe_source="no published EventProp recipe; NeuroBench split",
+    recipe_source="no published EventProp recipe; NeuroBench split and protocols",
     load=_load,
     availability=_available,
+    protocols=PROTOCOLS,
 )

@@ -732,6 +732,15 @@ def benchmark(
             details["training_diagnostics"] = _diagnostics_series(history)
     ev = evaluate(built.learner, split, recipe.train.eval_batch_size)
     extra["test_score"] = ev.score
+    if data.protocol_metrics is not None:
+        # the protocol's own correctness metrics (e.g. an autoregressive forecast) replace the
+        # harness' per-window values, which stay under "<name>_test_windows"
+        built.module.eval()
+        protocol_values = data.protocol_metrics(built.module)
+        for k in protocol_values:
+            if k in result.metrics:
+                extra[f"{k}_test_windows"] = result.metrics[k]
+        extra.update(protocol_values)
     result = dataclasses.replace(
         result, metrics={**result.metrics, **extra}, details={**result.details, **details}
     )

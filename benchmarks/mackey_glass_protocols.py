@@ -1,0 +1,134 @@
+"""Mackey-Glass sMAPE table: spiking networks (EventProp, BPTT), the GRU baseline and NeuroBench's
+ESN and LSTM, on both protocols (autoregressive, one-step), next to the leaderboard.
+
+Every model sees the same slice of the series (the canonical ``mg_<tau>.npy`` in the data
+directory when present, else the regenerated series) and is scored by the same forecast
+(:func:`eventbench.tasks.mackey_glass.forecast`, :func:`~eventbench.tasks.mackey_glass.forecast_smape`).
+The spiking networks and the GRU are trained with the task's default recipe (``--set`` adds
+recipe settings, e.g. ``--set train.epochs=100``); the ESN and the LSTM with NeuroBench's
+published settings; ``mean`` and ``persistence`` are references that learn nothing. One row per model and protocol: mean sMAPE over the runs (``--taus`` x
+``--repeats``; NeuroBench's sweep is ``--taus 17-30 --repeats 30``, its LSTM was tuned for tau 17
+only), min / max, and the mean wall time per run (training plus both forecasts).
+
+Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1]
+[--models snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
+Wall times depend on the machine's load; report it with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eventbench.data import mackey_glass
+from eventbench.tasks import get_task
+from eventbench.tasks.mackey_glass import FIRST_FORECAST, forecast_smape, series_of
+from eventbench.tasks.mackey_glass_reference import LEADERBOARD_SMAPE, reference_smape
+from eventbench.tasks.pipeline import resolve_recipe, train
+
+METHODS = {"snn-eventprop": "eventprop", "snn-bptt": "bptt", "gru": "ann"}
+PROTOCOLS = ("autoregressive", "one-step")
+
+
+def _taus(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(t) for t in text.split(",")]
+
+
+TRIVIAL = ("mean", "persistence")
+
+
+def trivial_smape(model: str, series: np.ndarray) -> dict[str, float]:
+    """References that learn nothing: ``mean`` predicts the training half's mean, ``persistence``
+    the last input (autoregressively: the true ``s_750`` for ever)."""
+    y = series[FIRST_FORECAST:]
+    if model == "mean":
+        v = forecast_smape(np.full(len(y), series[:FIRST_FORECAST].mean()), y)
+        return {p: v for p in PROTOCOLS}
+    return {
+        "autoregressive": forecast_smape(np.full(len(y), series[FIRST_FORECAST - 1]), y),
+        "one-step": forecast_smape(series[FIRST_FORECAST - 1:-1], y),
+    }
+
+
+def task_model_smape(
+    model: str, tau: int, repeat: int, data_dir: Path | None, sets: list[str]
+) -> dict[str, float]:
+    """Train the task's ``model`` once and score both protocols."""
+    task = get_task("mackey-glass")
+    out: dict[str, float] = {}
+    base = [*sets, f"data.tau={tau}", f"data.repeat={repeat}", f"train.method={METHODS[model]}"]
+    recipe = resolve_recipe(task, None, base)
+    # as `eventbench run` does: the thread count changes float sums, and a chaotic forecast
+    # amplifies the difference
+    torch.set_num_threads(max(1, recipe.train.threads))
+    data = task.load(recipe, data_dir)
+    with tempfile.TemporaryDirectory() as d:
+        built, _ = train(task, recipe, data, Path(d))
+    built.module.eval()
+    for protocol in PROTOCOLS:
+        r = resolve_recipe(task, None, [*base, f"data.protocol={protocol}"])
+        metrics = task.load(r, data_dir).protocol_metrics
+        assert metrics is not None
+        out[protocol] = metrics(built.module)["smape"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--taus", default="17", help="17, 17,18 or 17-30")
+    ap.add_argument("--repeats", type=int, default=1, help="NeuroBench offsets 0..repeats-1")
+    ap.add_argument("--models", default="snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence")
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--threads", type=int, default=1, help="for the ESN and the LSTM (the task's "
+                    "models use their recipe's train.threads, as `eventbench run` does)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    models = args.models.split(",")
+    scores: dict[tuple[str, str], list[float]] = {}
+    times: dict[str, list[float]] = {}
+    origin = ""
+    for tau in _taus(args.taus):
+        for rep in range(args.repeats):
+            sp = mackey_glass(tau, args.data_dir, repeat=rep)
+            origin = sp.train.origin
+            series = series_of(sp.train, sp.test)
+            for m in models:
+                t0 = time.perf_counter()
+                if m in METHODS:
+                    res = task_model_smape(m, tau, rep, args.data_dir, args.sets)
+                elif m in TRIVIAL:
+                    res = trivial_smape(m, series)
+                else:
+                    torch.set_num_threads(args.threads)
+                    res = {p: reference_smape(m, series, tau, rep, feedback=p == "autoregressive")
+                           for p in PROTOCOLS}
+                times.setdefault(m, []).append(time.perf_counter() - t0)
+                for p, v in res.items():
+                    scores.setdefault((m, p), []).append(v)
+                print(f"tau {tau} repeat {rep} {m}: " + ", ".join(
+                    f"{p} {v:.2f}" for p, v in res.items()), flush=True)
+    print(f"\nMackey-Glass sMAPE (%), taus {args.taus}, {args.repeats} repeat(s), series {origin}, "
+          f"settings {args.sets or 'task defaults'}\n")
+    print("| model | protocol | sMAPE mean | min | max | leaderboard | wall s / run |")
+    print("|---|---|---|---|---|---|---|")
+    for m in models:
+        for p in PROTOCOLS:
+            v = scores[(m, p)]
+            lb = LEADERBOARD_SMAPE.get(m) if p == "autoregressive" else None
+            print(f"| {m} | {p} | {statistics.fmean(v):.2f} | {min(v):.2f} | {max(v):.2f} | "
+                  f"{'' if lb is None else lb} | {statistics.fmean(times[m]):.0f} |")
+
+
+if __name__ == "__main__":
+    main()

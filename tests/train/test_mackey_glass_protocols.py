@@ -1,0 +1,179 @@
+"""Mackey-Glass protocols: closed-loop stepping equals the trained forward pass, the forecast's
+feedback and sMAPE, the encodings and NeuroBench's ESN / LSTM baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from eventbench.core import SNN, LayerSpec, NetworkSpec, Normal, SurrogateBPTT
+from eventbench.eventprop import EventProp
+from eventbench.readout import VoltageTrace
+from eventbench.tasks import get_task
+from eventbench.tasks.mackey_glass import encode_values, forecast, forecast_smape, windows_of
+from eventbench.tasks.mackey_glass_reference import (
+    ESN_HYPERPARAMETERS,
+    ESN_WARMUP,
+    LSTMForecaster,
+    fit_esn,
+)
+from eventbench.tasks.pipeline import resolve_recipe
+from eventbench.train.baselines import BaselineSpec, build_baseline
+from eventbench.train.closed_loop import GRUForecaster, SNNForecaster
+
+
+def _snn(method: object, hidden: tuple[LayerSpec, ...] = (LayerSpec(12, recurrent=True,
+         init_ff=Normal(0.8, 0.8), init_rec=Normal(0.0, 0.3)),)) -> SNN:
+    spec = NetworkSpec(n_inputs=5, hidden=hidden, n_outputs=2, dt_s=1e-3, n_steps=40,
+                       output_bias=True, init_out=Normal(0.0, 0.5))
+    return SNN(spec, VoltageTrace(), method, seed=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", [EventProp(), SurrogateBPTT()], ids=["eventprop", "bptt"])
+def test_snn_stepped_one_step_at_a_time_equals_its_forward_pass(method: object) -> None:
+    net = _snn(method)
+    x = torch.rand(40, 1, 5, generator=torch.Generator().manual_seed(0)) * 2.0
+    with torch.no_grad():
+        full = net(x).readout[:, 0]  # [T, n_out]
+        f = SNNForecaster(net)
+        stepped = []
+        for n in range(40):
+            stepped.append(f.output()[0])  # read before the step's input is consumed
+            f.advance(x[n])
+    assert full.abs().max() > 0.05  # the network is not silent
+    torch.testing.assert_close(torch.stack(stepped), full, atol=1e-5, rtol=1e-5)
+
+
+def test_snn_forecaster_needs_one_hidden_layer() -> None:
+    net = _snn(SurrogateBPTT(), hidden=(LayerSpec(4), LayerSpec(4)))
+    with pytest.raises(ValueError, match=r"network\.hidden has 2 layers"):
+        SNNForecaster(net)
+
+
+def test_gru_stepped_equals_its_forward_pass() -> None:
+    net = build_baseline(BaselineSpec("gru", 3, 30, (6,), 1, per_step=True), seed=1)
+    x = torch.randn(30, 1, 3)
+    with torch.no_grad():
+        full = net(x)[:, 0]
+        f = GRUForecaster(net)  # type: ignore[arg-type]
+        outs = []
+        for n in range(30):
+            f.advance(x[n])
+            outs.append(f.output()[0])
+    torch.testing.assert_close(torch.stack(outs), full, atol=1e-6, rtol=1e-6)
+
+
+def test_encodings_recover_the_value() -> None:
+    v = torch.tensor([[0.5], [0.73], [1.2], [2.0]], dtype=torch.float64)
+    code = encode_values(v, 0.5, 1.2, 8, "interp")  # [4, 8]
+    assert torch.allclose(code.sum(dim=1), torch.ones(4, dtype=torch.float64))
+    assert int((code > 0).sum(dim=1).max()) <= 2
+    back = 0.5 + (code * torch.arange(8.0, dtype=torch.float64)).sum(dim=1) / 7 * 0.7
+    torch.testing.assert_close(back, torch.tensor([0.5, 0.73, 1.2, 1.2], dtype=torch.float64))
+    one_hot = encode_values(v, 0.5, 1.2, 8, "level")
+    assert one_hot.sum(dim=1).tolist() == [1.0] * 4
+    assert one_hot.argmax(dim=1).tolist() == [0, 2, 7, 7]  # floor(0.23 / 0.7 * 8) = 2
+    with pytest.raises(ValueError, match=r"data\.encoding"):
+        encode_values(v, 0.5, 1.2, 8, "rate")
+
+
+class _Persistence:
+    """Predicts the last value it was given (or ``nan_after`` turns it into NaN)."""
+
+    def __init__(self, nan_after: int | None = None) -> None:
+        self.last = torch.zeros(1, 1)
+        self.seen = 0
+        self.nan_after = nan_after
+
+    def output(self) -> torch.Tensor:
+        if self.nan_after is not None and self.seen > self.nan_after:
+            return torch.full((1, 1), float("nan"))
+        return self.last
+
+    def advance(self, x: torch.Tensor) -> None:
+        self.last = x[:, -1:].clone()
+        self.seen += 1
+
+
+def test_forecast_feeds_back_its_predictions_only_when_autoregressive() -> None:
+    s = np.linspace(1.0, 2.0, 11)
+    ident = lambda v: v  # noqa: E731
+    one = forecast(_Persistence(), s, ident, 1, feedback=False, first=6)
+    np.testing.assert_allclose(one, s[5:10], rtol=1e-6)  # s_n predicted as s_{n-1}
+    auto = forecast(_Persistence(), s, ident, 1, feedback=True, first=6)
+    np.testing.assert_allclose(auto, np.full(5, s[5]), rtol=1e-6)  # its own output, forever
+    # a window of 3 past values reaches the model (zeros before the start)
+    np.testing.assert_allclose(windows_of(s[:3], 3), [[0, 0, 1.0], [0, 1.0, 1.1], [1.0, 1.1, 1.2]])
+
+
+def test_forecast_smape_by_hand_and_nan_counts_200() -> None:
+    y = np.array([1.0, 2.0, 4.0, 1.0])
+    p = np.array([1.0, 1.0, 5.0, np.nan])
+    expected = 200.0 / 4 * (0.0 + 1.0 / 3.0 + 1.0 / 9.0 + 1.0)
+    assert forecast_smape(p, y) == pytest.approx(expected, rel=1e-12)
+    s = np.linspace(1.0, 2.0, 11)
+    preds = forecast(_Persistence(nan_after=7), s, lambda v: v, 1, feedback=True, first=6)
+    assert np.isfinite(preds[:2]).all() and np.isnan(preds[2:]).all()
+    assert forecast_smape(preds, s[6:]) > 200.0 * 3 / 5
+
+
+def test_protocol_setting_selects_the_forecast(tmp_path: object) -> None:
+    task = get_task("mackey-glass")
+    assert [p.name for p in task.protocols] == ["autoregressive", "one-step"]
+    base = ["data.source=generate", "data.duration_ms=20", "data.stride=100", "network.hidden=8"]
+    one = task.load(resolve_recipe(task, None, [*base, "data.protocol=one-step"]), tmp_path)  # type: ignore[arg-type]
+    assert one.protocol == "NeuroBench 2.3.0 Mackey-Glass split, one step ahead (variant)"
+    with pytest.raises(ValueError, match=r"--protocol 'closed'.*autoregressive, one-step"):
+        task.load(resolve_recipe(task, None, [*base, "data.protocol=closed"]), tmp_path)  # type: ignore[arg-type]
+    ann = task.load(resolve_recipe(task, None, [*base, "train.method=ann"]), tmp_path)  # type: ignore[arg-type]
+    snn = task.load(resolve_recipe(task, None, base), tmp_path)  # type: ignore[arg-type]
+    # same inputs; the GRU is trained on the next value, the spiking readout on the current one
+    torch.testing.assert_close(ann.train.batch(torch.arange(2))[0], snn.train.batch(torch.arange(2))[0])
+    y_ann, y_snn = ann.train.batch(torch.arange(1))[1], snn.train.batch(torch.arange(1))[1]
+    torch.testing.assert_close(y_ann[:-1], y_snn[1:])
+    assert one.protocol_metrics is not None
+    with pytest.raises(ValueError, match=r"network\.hidden = \[8, 8\]: the Mackey-Glass forecast"):
+        task.load(resolve_recipe(task, None, [*base, "network.hidden=8,8"]), tmp_path)  # type: ignore[arg-type]
+
+
+def _series() -> np.ndarray:
+    from eventbench.data import mackey_glass
+    from eventbench.tasks.mackey_glass import series_of
+
+    sp = mackey_glass(17, None, source="generate")
+    return series_of(sp.train, sp.test)
+
+
+def test_esn_reservoir_draws_and_one_step_fit() -> None:
+    s = _series()
+    p = dataclasses.replace(ESN_HYPERPARAMETERS[17], reservoir_size=150)
+    esn = fit_esn(s, 17, seed=0, params=p)
+    # the published draw order: W_in from the first 300 uniforms, scaled by the bias/input scales
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand((150, 2), generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(esn.w_in, (u - 0.5) * torch.tensor([0.9, 0.78], dtype=torch.float64))
+    assert abs(torch.linalg.eigvals(esn.w)[0].abs().item() - 1.19) < 1e-9
+    assert ESN_WARMUP == 45
+    with torch.no_grad():
+        one = forecast(esn, s, lambda v: v.double(), 1, feedback=False)
+        auto = forecast(esn, s, lambda v: v.double(), 1, feedback=True)
+    # one step ahead a fitted reservoir is almost exact; its own feedback makes errors grow
+    assert forecast_smape(one, s[751:]) < 1.0
+    assert forecast_smape(auto, s[751:]) > 2.0 * forecast_smape(one, s[751:])
+
+
+def test_lstm_stepped_equals_its_sequence_forward() -> None:
+    torch.manual_seed(0)
+    model = LSTMForecaster()
+    s = np.sin(np.linspace(0, 6, 80)) + 1.5
+    w = torch.as_tensor(windows_of(s, 50), dtype=torch.float64)
+    with torch.no_grad():
+        full = model(w)[:, 0]
+        outs = []
+        for n in range(80):
+            model.advance(w[n:n + 1])
+            outs.append(model.output()[0, 0])
+    torch.testing.assert_close(torch.stack(outs), full)
