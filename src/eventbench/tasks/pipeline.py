@@ -466,8 +466,9 @@ def train(
         TrainingInterrupted: ``stop`` was set during training (``run_dir/last.pt`` holds the
             last finished epoch).
 
-    ``devices > 1``: data-parallel training in that many new CPU processes
-    (:mod:`eventbench.train.distributed`, gloo; each process receives a copy of ``data``);
+    ``devices > 1``: data-parallel training in that many new processes
+    (:mod:`eventbench.train.distributed`: gloo on the CPU, NCCL with one GPU per process when
+    ``device`` is CUDA; each process receives a copy of ``data``);
     ``train.batch_size`` stays the global minibatch, and ``callbacks`` are not called (the
     processes log their epochs).
     """
@@ -477,18 +478,19 @@ def train(
     )
     if devices < 1:
         raise ConfigError(f"--devices must be >= 1, got {devices}")
-    if devices > 1 and device is not None and torch.device(device).type != "cpu":
+    cuda = device is not None and torch.device(device).type == "cuda"
+    if devices > 1 and cuda and torch.cuda.device_count() < devices:
         raise ConfigError(
-            f"--devices {devices} trains in CPU processes (gloo); multi-GPU training is not "
-            f"wired yet: use --device cpu (got --device {device})"
+            f"--devices {devices} --device {device}: one GPU per process is needed, "
+            f"{torch.cuda.device_count()} visible"
         )
     built = build(recipe, data, device)
     if devices > 1:
         from eventbench.train.distributed import launch
         from eventbench.train.loop import LAST
 
-        launch(_train_data_parallel, devices, task, recipe, data, run_dir, resume,
-               backend="gloo")
+        launch(_train_data_parallel, devices, task, recipe, data, run_dir, resume, cuda,
+               backend="nccl" if cuda else "gloo")
         history = (History.from_dict(load_checkpoint(run_dir / LAST)["history"])
                    if (run_dir / LAST).is_file() else History())
     else:
@@ -515,15 +517,20 @@ def train(
 
 
 def _train_data_parallel(
-    dp: Any, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: Path, resume: bool
+    dp: Any, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: Path, resume: bool,
+    cuda: bool = False,
 ) -> None:
-    """One process of :func:`train` with ``devices > 1`` (rank 0 writes the checkpoints)."""
+    """One process of :func:`train` with ``devices > 1`` (rank 0 writes the checkpoints; with
+    ``cuda``, rank ``r`` trains on GPU ``r`` under NCCL)."""
     import logging as _logging
 
     _logging.basicConfig(level=_logging.INFO if dp.rank == 0 else _logging.WARNING,
                          format=f"%(levelname)s rank {dp.rank}: %(message)s")
-    torch.set_num_threads(max(1, recipe.train.threads // dp.world))  # the recipe's share
-    built = build(recipe, data)
+    from eventbench.core.threads import default_threads
+
+    total = recipe.train.threads if recipe.train.threads is not None else default_threads()
+    torch.set_num_threads(max(1, total // dp.world))  # this process' share of the run's threads
+    built = build(recipe, data, torch.device("cuda", dp.rank) if cuda else None)
     fit(
         built.learner,
         data.train,

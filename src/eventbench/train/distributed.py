@@ -82,12 +82,15 @@ def loss_scale(local: int, global_: int, world: int) -> float:
 
 
 def all_reduce_counts(counts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Spike counts (int64 per layer) summed over the processes."""
+    """Spike counts (int64 per layer) summed over the processes (NCCL reduces device tensors
+    only: there the counts travel through this process' GPU and come back)."""
+    nccl = dist.get_backend() == "nccl"
     out = []
     for c in counts:
-        c = c.clone()
+        home = c.device
+        c = c.to(torch.device("cuda", torch.cuda.current_device())) if nccl else c.clone()
         dist.all_reduce(c)
-        out.append(c)
+        out.append(c.to(home))
     return tuple(out)
 
 
