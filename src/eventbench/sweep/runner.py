@@ -105,7 +105,7 @@ def run_sweep(
 
     Every trial's recipe is resolved first, so a wrong setting fails before anything starts.
     ``on_outcome(outcome, finished, to_run)`` is called as trials finish. Ctrl-C cancels the
-    running trials (their ``last.pt`` stays for the next run) and re-raises.
+    trials still running (their ``last.pt`` stays for the next run) and re-raises.
     """
     if cpus_per_trial < 1:
         raise ValueError(f"--cpus-per-trial must be >= 1, got {cpus_per_trial}")
@@ -131,8 +131,8 @@ def run_sweep(
     )
     refs = {remote.remote(job): job for job in jobs}
     outcomes: list[TrialOutcome] = []
+    waiting = list(refs)
     try:
-        waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             job = refs[ready[0]]
@@ -147,8 +147,10 @@ def run_sweep(
             if on_outcome is not None:
                 on_outcome(outcome, len(outcomes), len(jobs))
     except BaseException:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        # only the trials still running; a cooperative cancel (KeyboardInterrupt in the task)
+        # lets each worker reply normally, where killing it races with a reply in flight
+        for ref in waiting:
+            ray.cancel(ref, force=False)
         raise
     finally:
         if started:
