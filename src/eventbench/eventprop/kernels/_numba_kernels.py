@@ -41,6 +41,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
 
 __all__ = [
     "backward_kernel",
@@ -52,6 +53,9 @@ __all__ = [
 
 Arr = npt.NDArray[Any]
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: index of the lowest set bit of an integer (a Numba intrinsic, one instruction)
+trailing_zeros = cast(Callable[[Any], int], _trailing_zeros)
 
 
 def _jit_inline(fn: _F) -> _F:
@@ -66,24 +70,41 @@ def _jit(fn: _F) -> _F:
 
 
 @_jit_inline
-def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
-    """Indices ``c`` with ``xf[c] != 0`` into ``idx``; returns their number. ``xu`` is the same
-    row viewed as unsigned integers: blocks of 8 whose bits are all zero are skipped with one
-    vectorisable OR (inputs are sparse), the rest are checked one by one."""
-    n = xf.shape[0]
-    nb = n // 8
-    k = 0
-    for blk in range(nb):
-        seg = xu[blk * 8 : blk * 8 + 8]
-        if (seg[0] | seg[1] | seg[2] | seg[3] | seg[4] | seg[5] | seg[6] | seg[7]) != 0:
-            for q in range(8):
-                if xf[blk * 8 + q] != 0:
-                    idx[k] = blk * 8 + q
-                    k += 1
-    for c in range(nb * 8, n):
+def _take_bits(w: Any, c0: int, xf: Arr, idx: Arr, k: int) -> int:
+    """Appends to ``idx[k:]`` the channels ``c0 + i`` of the set bits ``i`` of ``w`` (lowest
+    first) whose value ``xf[c0 + i]`` is non-zero (a negative zero has bits but is no event);
+    returns the new count."""
+    while w != 0:
+        c = c0 + trailing_zeros(w)
         if xf[c] != 0:
             idx[k] = c
             k += 1
+        w &= w - np.uint64(1)
+    return k
+
+
+@_jit_inline
+def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
+    """Indices ``c`` with ``xf[c] != 0`` into ``idx``, in increasing order; returns their number.
+    ``xu`` is the same row viewed as unsigned integers: each chunk of 64 channels is reduced to
+    one 64-bit word of "bits not all zero" flags in a vectorisable, branch-free loop, and only
+    the set bits of that word are visited (inputs are sparse)."""
+    n = xf.shape[0]
+    nw = n // 64
+    k = 0
+    for wi in range(nw):
+        seg = xu[wi * 64 : wi * 64 + 64]
+        w = np.uint64(0)
+        for q in range(64):
+            w |= np.uint64(seg[q] != 0) << np.uint64(q)
+        k = _take_bits(w, wi * 64, xf, idx, k)
+    rem = n - nw * 64
+    if rem > 0:
+        seg = xu[nw * 64 : n]
+        w = np.uint64(0)
+        for q in range(rem):
+            w |= np.uint64(seg[q] != 0) << np.uint64(q)
+        k = _take_bits(w, nw * 64, xf, idx, k)
     return k
 
 
