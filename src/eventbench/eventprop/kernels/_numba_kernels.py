@@ -123,18 +123,21 @@ def _dot(a: Arr, b: Arr, zero: Any) -> Any:
 
 
 @_jit_inline
-def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
-    """``I(t*) - threshold`` at the crossing of a step from ``(v0, i0)`` to ``v1`` (coefficient
-    row ``c``): linear interpolation, one Newton step on the exact ``V(u)``, clamped to the
-    step; the operations of :func:`eventbench.core.lif.crossing_slope`, here in float64."""
+def _crossing_slope(
+    v0: Any, i0: Any, v1: Any, th: float, tm: float, ts: float, dt: float, equal_tau: bool
+) -> float:
+    """``I(t*) - threshold`` at the crossing of a step from ``(v0, i0)`` to ``v1`` (threshold,
+    ``tau_mem``, ``tau_syn``, ``dt`` and ``tau_mem == tau_syn`` of the population, as float64
+    scalars: an array argument would be reference counted at every call, two atomic
+    operations per spike): linear interpolation, one Newton step on the exact ``V(u)``, clamped
+    to the step; the operations of :func:`eventbench.core.lif.crossing_slope`, here in float64."""
     v0f, i0f, v1f = float(v0), float(i0), float(v1)
-    th, tm, ts, dt = float(c[4]), float(c[8]), float(c[9]), float(c[10])
     rise = v1f - v0f
     frac = (th - v0f) / rise if rise > 0.0 else 1.0
     u = min(max(frac, 0.0), 1.0) * dt
     em = np.exp(u * (-1.0 / tm))
     es = np.exp(u * (-1.0 / ts))
-    if c[14] != 0:
+    if equal_tau:
         rho_u = (u / tm) * em
     else:
         rho_u = (em - es) * (ts / (tm - ts))
@@ -425,6 +428,8 @@ def forward_kernel(
     for layer in range(n_layers):
         ring_tot += lay_dly[layer, 2] * sizes[layer]
     ring = np.zeros(max(ring_tot, 1), dt)
+    o_th64, o_tm, o_ts, o_dt = float(oc[4]), float(oc[8]), float(oc[9]), float(oc[10])
+    o_eq = oc[14] != 0
     vbar = np.empty(n_out, dt)
     ovs = np.empty(n_out, dt)
     ois = np.empty(n_out, dt)
@@ -445,9 +450,8 @@ def forward_kernel(
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
-                inp_l = inp[:nl]
                 for m in range(nl):
-                    inp_l[m] = 0
+                    inp[m] = 0
                 dl_ff = lay_dly[layer, 0] != 0
                 dl_rec = lay_dly[layer, 1] != 0
                 rr = lay_dly[layer, 2]
@@ -458,76 +462,81 @@ def forward_kernel(
                     for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                         ch = ev_ch[q]
                         xv = ev_val[q]
-                        row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                         if dl_ff:
+                            row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                             _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
                         elif xv == 1:
+                            uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wff[uo + np.uint64(m)]
                         else:
+                            uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
-                                inp_l[m] += xv * row[m]
+                                inp[m] += xv * wff[uo + np.uint64(m)]
                 else:
                     pbase = noff[layer - 1]
                     offl = ff_off[layer]
                     for q in range(nprv[layer - 1]):
                         j = prv[pbase + q]
-                        row = wff[offl + j * nl : offl + (j + 1) * nl]
                         if dl_ff:
+                            row = wff[offl + j * nl : offl + (j + 1) * nl]
                             one = row[0] - row[0] + 1
                             _schedule(ring, rbase, rr, nl, n, one, row, dff[offl + j * nl : offl + (j + 1) * nl])
                         else:
+                            uo = np.uint64(offl + j * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wff[uo + np.uint64(m)]
                 offr = rec_off[layer]
                 if offr >= 0:
                     for q in range(nprv[layer]):
                         j = prv[base + q]
-                        row = wrec[offr + j * nl : offr + (j + 1) * nl]
                         if dl_rec:
+                            row = wrec[offr + j * nl : offr + (j + 1) * nl]
                             one = row[0] - row[0] + 1
                             _schedule(ring, rbase, rr, nl, n, one, row, drec[offr + j * nl : offr + (j + 1) * nl])
                         else:
+                            uo = np.uint64(offr + j * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wrec[uo + np.uint64(m)]
                 if rr > 0:
                     rs = rbase + (n % rr) * nl
                     for m in range(nl):
-                        inp_l[m] += ring[rs + m]
+                        inp[m] += ring[rs + m]
                         ring[rs + m] = 0
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 rho = hc[layer, 2]
                 theta = hc[layer, 4]
                 v_reset = hc[layer, 6]
-                v_l = v[base : base + nl]
-                i_l = cur_i[base : base + nl]
+                h_th, h_tm, h_ts = float(hc[layer, 4]), float(hc[layer, 8]), float(hc[layer, 9])
+                h_dt, h_eq = float(hc[layer, 10]), hc[layer, 14] != 0
                 # integrate, threshold and reset in one vectorisable pass (spikes marked in
-                # ``mask``, ``I - V`` at the crossing kept in ``dbuf``), then collect the spikes
-                d_l = dbuf[:nl]
-                v0_l = v0buf[:nl]
-                i0_l = i0buf[:nl]
-                z_l = mask[:nl]
+                # ``mask``, the state before and after the step kept in ``v0buf``, ``i0buf`` and
+                # ``dbuf`` for the crossing times), then collect the spikes. Arrays are indexed,
+                # not sliced: a view costs two atomic reference-count operations
+                ub = np.uint64(base)
                 for m in range(nl):
-                    ii = i_l[m] + inp_l[m]
-                    v0_l[m] = v_l[m]
-                    i0_l[m] = ii
-                    vv = alpha * v_l[m] + rho * ii
-                    i_l[m] = beta * ii
-                    d_l[m] = vv
+                    um = ub + np.uint64(m)
+                    vm0 = v[um]
+                    ii = cur_i[um] + inp[m]
+                    v0buf[m] = vm0
+                    i0buf[m] = ii
+                    vv = alpha * vm0 + rho * ii
+                    cur_i[um] = beta * ii
+                    dbuf[m] = vv
                     spike = vv >= theta
-                    z_l[m] = spike
-                    v_l[m] = v_reset if spike else vv
+                    mask[m] = spike
+                    v[um] = v_reset if spike else vv
                 k = 0
                 nw = nl // 8
                 for wi in range(nw):
                     if mask_u[wi] != 0:
                         for m in range(wi * 8, wi * 8 + 8):
-                            if z_l[m]:
+                            if mask[m]:
                                 cur[base + k] = m
                                 k += 1
                 for m in range(nw * 8, nl):
-                    if z_l[m]:
+                    if mask[m]:
                         cur[base + k] = m
                         k += 1
                 c = cnt[layer]
@@ -537,7 +546,7 @@ def forward_kernel(
                         spk_step[layer, b, c + q] = n + 1
                         spk_neu[layer, b, c + q] = m
                         spk_den[layer, b, c + q] = _crossing_slope(
-                            v0_l[m], i0_l[m], d_l[m], hc[layer]
+                            v0buf[m], i0buf[m], dbuf[m], h_th, h_tm, h_ts, h_dt, h_eq
                         )
                 cnt[layer] = c + k
                 ncur[layer] = k
@@ -546,9 +555,9 @@ def forward_kernel(
             oinp[:] = 0
             lbase = noff[n_layers - 1]
             for q in range(nprv[n_layers - 1]):
-                orow = wout[prv[lbase + q]]
+                uj = np.uint64(prv[lbase + q])
                 for k2 in range(n_out):
-                    oinp[k2] += orow[k2]
+                    oinp[k2] += wout[uj, np.uint64(k2)]
             for k2 in range(n_out):
                 ii = io[k2] + oinp[k2]
                 # step mean over [t_n, t_{n+1}] from the state at t_n (voltage readouts)
@@ -569,7 +578,9 @@ def forward_kernel(
                         if ocnt < cap_o:
                             o_step[b, ocnt] = n + 1
                             o_neu[b, ocnt] = k2
-                            o_den[b, ocnt] = _crossing_slope(ovs[k2], ois[k2], vo[k2], oc)
+                            o_den[b, ocnt] = _crossing_slope(
+                                ovs[k2], ois[k2], vo[k2], o_th64, o_tm, o_ts, o_dt, o_eq
+                            )
                         ocnt += 1
                         if first_b[k2] > n + 1:
                             first_b[k2] = n + 1
