@@ -122,6 +122,18 @@ def _dot(a: Arr, b: Arr, zero: Any) -> Any:
     return s
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _dot_at(w: Arr, off: int, d: Arr, nl: int, zero: Any) -> Any:
+    """``sum(w[off : off + nl] * d[:nl])`` as :func:`_dot`, without slicing ``w`` (a view of a
+    weight array shared by the threads costs two atomic reference-count operations on its
+    header; ``off >= 0``, read with an unsigned index, so no negative-index wrap)."""
+    s = zero
+    uo = np.uint64(off)
+    for i in range(nl):
+        s += w[uo + np.uint64(i)] * d[i]
+    return s
+
+
 @_jit_inline
 def _crossing_slope(
     v0: Any, i0: Any, v1: Any, th: float, tm: float, ts: float, dt: float, equal_tau: bool
@@ -706,6 +718,7 @@ def backward_kernel(
     src_v = eps_arr[2]
     src_i = eps_arr[3]
     src_b = -(1.0 - float(oc[11])) / (float(oc[7]) * float(oc[8]))
+    wout_f = wout.reshape(wout.shape[0] * n_out)
     lv = np.empty(ntot, dt)
     li = np.empty(ntot, dt)
     fb = np.empty(ntot, dt)
@@ -782,9 +795,9 @@ def backward_kernel(
                                     ring_off[layer + 1], lay_dly[layer + 1, 2], nn, s, zero,
                                 )
                             else:
-                                f = _dot(wff[off : off + nn], diff[:nn], zero)
+                                f = _dot_at(wff, off, diff, nn, zero)
                         else:
-                            f = _dot(wout[j], diff_o, zero)
+                            f = _dot_at(wout_f, j * n_out, diff_o, n_out, zero)
                         if has_rec:
                             off = rec_off[layer] + j * nl
                             if lay_dly[layer, 1] != 0:
@@ -793,7 +806,7 @@ def backward_kernel(
                                     ring_off[layer], lay_dly[layer, 2], nl, s, zero,
                                 )
                             else:
-                                f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
+                                f = f + _dot_at(wrec, off, diff_rec, nl, zero)
                         fb[base + q - lo_s[layer]] = f
             # 2. first-spike readout at t_s
             if kind == KIND_FIRST:
@@ -841,12 +854,12 @@ def backward_kernel(
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 kappa = hc[layer, 3]
-                lv_l = lv[base : base + nl]
-                li_l = li[base : base + nl]
+                ub = np.uint64(base)
                 for m in range(nl):
-                    lvm = lv_l[m]
-                    li_l[m] = beta * li_l[m] + kappa * lvm
-                    lv_l[m] = alpha * lvm
+                    um = ub + np.uint64(m)
+                    lvm = lv[um]
+                    li[um] = beta * li[um] + kappa * lvm
+                    lv[um] = alpha * lvm
             for k2 in range(n_out):
                 lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
                 lvo[k2] = oc[0] * lvo[k2]
@@ -878,46 +891,61 @@ def backward_kernel(
             # 5. events delivered at t_n meet lambda_I(t_n) (at their arrival when delayed)
             n0 = sizes[0]
             off0 = ff_off[0]
-            li0 = li[:n0]
             k_ev = n * nb_ + b - b0
             dl0 = lay_dly[0, 0] != 0
             for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                 ch = ev_ch[q]
                 xv = ev_val[q]
                 o = off0 + ch * n0
-                grow = gff[o : o + n0]
                 if dl0:
                     _delayed_grads(
                         xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
-                        lay_dly[0, 2], n0, n, grow, gdff[o : o + n0],
+                        lay_dly[0, 2], n0, n, gff[o : o + n0], gdff[o : o + n0],
                     )
                 elif xv == 1:
+                    uo = np.uint64(o)
                     for m in range(n0):
-                        grow[m] += li0[m]
+                        gff[uo + np.uint64(m)] += li[m]
                 else:
+                    uo = np.uint64(o)
                     for m in range(n0):
-                        grow[m] += xv * li0[m]
+                        gff[uo + np.uint64(m)] += xv * li[m]
+            # (undelayed synapses indexed in place: no views, see _dot_at)
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
-                li_l = li[base : base + nl]
+                ub = np.uint64(base)
                 rr = lay_dly[layer, 2]
                 if layer > 0:
                     pb = layer - 1
-                    _spike_grads(
-                        spk_neu[pb, b, lo_n[pb] : lo_s[pb]], ff_off[layer], nl, wff, dff, gff, gdff,
-                        lay_dly[layer, 0] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
-                    )
+                    offl = ff_off[layer]
+                    if lay_dly[layer, 0] != 0:
+                        _spike_grads(
+                            spk_neu[pb, b, lo_n[pb] : lo_s[pb]], offl, nl, wff, dff, gff, gdff,
+                            True, li[base : base + nl], lvr, lir, ring_off[layer], rr, n,
+                        )
+                    else:
+                        for q in range(lo_n[pb], lo_s[pb]):
+                            uo = np.uint64(offl + spk_neu[pb, b, q] * nl)
+                            for m in range(nl):
+                                gff[uo + np.uint64(m)] += li[ub + np.uint64(m)]
                 offr = rec_off[layer]
                 if offr >= 0:
-                    _spike_grads(
-                        spk_neu[layer, b, lo_n[layer] : lo_s[layer]], offr, nl, wrec, drec, grec,
-                        gdrec, lay_dly[layer, 1] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
-                    )
+                    if lay_dly[layer, 1] != 0:
+                        _spike_grads(
+                            spk_neu[layer, b, lo_n[layer] : lo_s[layer]], offr, nl, wrec, drec,
+                            grec, gdrec, True, li[base : base + nl], lvr, lir, ring_off[layer],
+                            rr, n,
+                        )
+                    else:
+                        for q in range(lo_n[layer], lo_s[layer]):
+                            uo = np.uint64(offr + spk_neu[layer, b, q] * nl)
+                            for m in range(nl):
+                                grec[uo + np.uint64(m)] += li[ub + np.uint64(m)]
             for q in range(lo_n[last], lo_s[last]):
-                grow = gout[spk_neu[last, b, q]]
+                uj = np.uint64(spk_neu[last, b, q])
                 for k2 in range(n_out):
-                    grow[k2] += lio[k2]
+                    gout[uj, np.uint64(k2)] += lio[k2]
     for k2 in range(n_out):
         g_bias[k2] += gb_l[k2]
     for i in range(gff.shape[0]):
