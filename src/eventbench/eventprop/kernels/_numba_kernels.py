@@ -41,6 +41,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
 
 __all__ = [
     "backward_kernel",
@@ -52,6 +53,9 @@ __all__ = [
 
 Arr = npt.NDArray[Any]
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: index of the lowest set bit of an integer (a Numba intrinsic, one instruction)
+trailing_zeros = cast(Callable[[Any], int], _trailing_zeros)
 
 
 def _jit_inline(fn: _F) -> _F:
@@ -66,24 +70,41 @@ def _jit(fn: _F) -> _F:
 
 
 @_jit_inline
-def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
-    """Indices ``c`` with ``xf[c] != 0`` into ``idx``; returns their number. ``xu`` is the same
-    row viewed as unsigned integers: blocks of 8 whose bits are all zero are skipped with one
-    vectorisable OR (inputs are sparse), the rest are checked one by one."""
-    n = xf.shape[0]
-    nb = n // 8
-    k = 0
-    for blk in range(nb):
-        seg = xu[blk * 8 : blk * 8 + 8]
-        if (seg[0] | seg[1] | seg[2] | seg[3] | seg[4] | seg[5] | seg[6] | seg[7]) != 0:
-            for q in range(8):
-                if xf[blk * 8 + q] != 0:
-                    idx[k] = blk * 8 + q
-                    k += 1
-    for c in range(nb * 8, n):
+def _take_bits(w: Any, c0: int, xf: Arr, idx: Arr, k: int) -> int:
+    """Appends to ``idx[k:]`` the channels ``c0 + i`` of the set bits ``i`` of ``w`` (lowest
+    first) whose value ``xf[c0 + i]`` is non-zero (a negative zero has bits but is no event);
+    returns the new count."""
+    while w != 0:
+        c = c0 + trailing_zeros(w)
         if xf[c] != 0:
             idx[k] = c
             k += 1
+        w &= w - np.uint64(1)
+    return k
+
+
+@_jit_inline
+def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
+    """Indices ``c`` with ``xf[c] != 0`` into ``idx``, in increasing order; returns their number.
+    ``xu`` is the same row viewed as unsigned integers: each chunk of 64 channels is reduced to
+    one 64-bit word of "bits not all zero" flags in a vectorisable, branch-free loop, and only
+    the set bits of that word are visited (inputs are sparse)."""
+    n = xf.shape[0]
+    nw = n // 64
+    k = 0
+    for wi in range(nw):
+        seg = xu[wi * 64 : wi * 64 + 64]
+        w = np.uint64(0)
+        for q in range(64):
+            w |= np.uint64(seg[q] != 0) << np.uint64(q)
+        k = _take_bits(w, wi * 64, xf, idx, k)
+    rem = n - nw * 64
+    if rem > 0:
+        seg = xu[nw * 64 : n]
+        w = np.uint64(0)
+        for q in range(rem):
+            w |= np.uint64(seg[q] != 0) << np.uint64(q)
+        k = _take_bits(w, nw * 64, xf, idx, k)
     return k
 
 
@@ -101,19 +122,34 @@ def _dot(a: Arr, b: Arr, zero: Any) -> Any:
     return s
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _dot_at(w: Arr, off: int, d: Arr, nl: int, zero: Any) -> Any:
+    """``sum(w[off : off + nl] * d[:nl])`` as :func:`_dot`, without slicing ``w`` (a view of a
+    weight array shared by the threads costs two atomic reference-count operations on its
+    header; ``off >= 0``, read with an unsigned index, so no negative-index wrap)."""
+    s = zero
+    uo = np.uint64(off)
+    for i in range(nl):
+        s += w[uo + np.uint64(i)] * d[i]
+    return s
+
+
 @_jit_inline
-def _crossing_slope(v0: Any, i0: Any, v1: Any, c: Arr) -> float:
-    """``I(t*) - threshold`` at the crossing of a step from ``(v0, i0)`` to ``v1`` (coefficient
-    row ``c``): linear interpolation, one Newton step on the exact ``V(u)``, clamped to the
-    step; the operations of :func:`eventbench.core.lif.crossing_slope`, here in float64."""
+def _crossing_slope(
+    v0: Any, i0: Any, v1: Any, th: float, tm: float, ts: float, dt: float, equal_tau: bool
+) -> float:
+    """``I(t*) - threshold`` at the crossing of a step from ``(v0, i0)`` to ``v1`` (threshold,
+    ``tau_mem``, ``tau_syn``, ``dt`` and ``tau_mem == tau_syn`` of the population, as float64
+    scalars: an array argument would be reference counted at every call, two atomic
+    operations per spike): linear interpolation, one Newton step on the exact ``V(u)``, clamped
+    to the step; the operations of :func:`eventbench.core.lif.crossing_slope`, here in float64."""
     v0f, i0f, v1f = float(v0), float(i0), float(v1)
-    th, tm, ts, dt = float(c[4]), float(c[8]), float(c[9]), float(c[10])
     rise = v1f - v0f
     frac = (th - v0f) / rise if rise > 0.0 else 1.0
     u = min(max(frac, 0.0), 1.0) * dt
     em = np.exp(u * (-1.0 / tm))
     es = np.exp(u * (-1.0 / ts))
-    if c[14] != 0:
+    if equal_tau:
         rho_u = (u / tm) * em
     else:
         rho_u = (em - es) * (ts / (tm - ts))
@@ -404,6 +440,8 @@ def forward_kernel(
     for layer in range(n_layers):
         ring_tot += lay_dly[layer, 2] * sizes[layer]
     ring = np.zeros(max(ring_tot, 1), dt)
+    o_th64, o_tm, o_ts, o_dt = float(oc[4]), float(oc[8]), float(oc[9]), float(oc[10])
+    o_eq = oc[14] != 0
     vbar = np.empty(n_out, dt)
     ovs = np.empty(n_out, dt)
     ois = np.empty(n_out, dt)
@@ -424,9 +462,8 @@ def forward_kernel(
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
-                inp_l = inp[:nl]
                 for m in range(nl):
-                    inp_l[m] = 0
+                    inp[m] = 0
                 dl_ff = lay_dly[layer, 0] != 0
                 dl_rec = lay_dly[layer, 1] != 0
                 rr = lay_dly[layer, 2]
@@ -437,76 +474,81 @@ def forward_kernel(
                     for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                         ch = ev_ch[q]
                         xv = ev_val[q]
-                        row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                         if dl_ff:
+                            row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                             _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
                         elif xv == 1:
+                            uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wff[uo + np.uint64(m)]
                         else:
+                            uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
-                                inp_l[m] += xv * row[m]
+                                inp[m] += xv * wff[uo + np.uint64(m)]
                 else:
                     pbase = noff[layer - 1]
                     offl = ff_off[layer]
                     for q in range(nprv[layer - 1]):
                         j = prv[pbase + q]
-                        row = wff[offl + j * nl : offl + (j + 1) * nl]
                         if dl_ff:
+                            row = wff[offl + j * nl : offl + (j + 1) * nl]
                             one = row[0] - row[0] + 1
                             _schedule(ring, rbase, rr, nl, n, one, row, dff[offl + j * nl : offl + (j + 1) * nl])
                         else:
+                            uo = np.uint64(offl + j * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wff[uo + np.uint64(m)]
                 offr = rec_off[layer]
                 if offr >= 0:
                     for q in range(nprv[layer]):
                         j = prv[base + q]
-                        row = wrec[offr + j * nl : offr + (j + 1) * nl]
                         if dl_rec:
+                            row = wrec[offr + j * nl : offr + (j + 1) * nl]
                             one = row[0] - row[0] + 1
                             _schedule(ring, rbase, rr, nl, n, one, row, drec[offr + j * nl : offr + (j + 1) * nl])
                         else:
+                            uo = np.uint64(offr + j * nl)
                             for m in range(nl):
-                                inp_l[m] += row[m]
+                                inp[m] += wrec[uo + np.uint64(m)]
                 if rr > 0:
                     rs = rbase + (n % rr) * nl
                     for m in range(nl):
-                        inp_l[m] += ring[rs + m]
+                        inp[m] += ring[rs + m]
                         ring[rs + m] = 0
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 rho = hc[layer, 2]
                 theta = hc[layer, 4]
                 v_reset = hc[layer, 6]
-                v_l = v[base : base + nl]
-                i_l = cur_i[base : base + nl]
+                h_th, h_tm, h_ts = float(hc[layer, 4]), float(hc[layer, 8]), float(hc[layer, 9])
+                h_dt, h_eq = float(hc[layer, 10]), hc[layer, 14] != 0
                 # integrate, threshold and reset in one vectorisable pass (spikes marked in
-                # ``mask``, ``I - V`` at the crossing kept in ``dbuf``), then collect the spikes
-                d_l = dbuf[:nl]
-                v0_l = v0buf[:nl]
-                i0_l = i0buf[:nl]
-                z_l = mask[:nl]
+                # ``mask``, the state before and after the step kept in ``v0buf``, ``i0buf`` and
+                # ``dbuf`` for the crossing times), then collect the spikes. Arrays are indexed,
+                # not sliced: a view costs two atomic reference-count operations
+                ub = np.uint64(base)
                 for m in range(nl):
-                    ii = i_l[m] + inp_l[m]
-                    v0_l[m] = v_l[m]
-                    i0_l[m] = ii
-                    vv = alpha * v_l[m] + rho * ii
-                    i_l[m] = beta * ii
-                    d_l[m] = vv
+                    um = ub + np.uint64(m)
+                    vm0 = v[um]
+                    ii = cur_i[um] + inp[m]
+                    v0buf[m] = vm0
+                    i0buf[m] = ii
+                    vv = alpha * vm0 + rho * ii
+                    cur_i[um] = beta * ii
+                    dbuf[m] = vv
                     spike = vv >= theta
-                    z_l[m] = spike
-                    v_l[m] = v_reset if spike else vv
+                    mask[m] = spike
+                    v[um] = v_reset if spike else vv
                 k = 0
                 nw = nl // 8
                 for wi in range(nw):
                     if mask_u[wi] != 0:
                         for m in range(wi * 8, wi * 8 + 8):
-                            if z_l[m]:
+                            if mask[m]:
                                 cur[base + k] = m
                                 k += 1
                 for m in range(nw * 8, nl):
-                    if z_l[m]:
+                    if mask[m]:
                         cur[base + k] = m
                         k += 1
                 c = cnt[layer]
@@ -516,7 +558,7 @@ def forward_kernel(
                         spk_step[layer, b, c + q] = n + 1
                         spk_neu[layer, b, c + q] = m
                         spk_den[layer, b, c + q] = _crossing_slope(
-                            v0_l[m], i0_l[m], d_l[m], hc[layer]
+                            v0buf[m], i0buf[m], dbuf[m], h_th, h_tm, h_ts, h_dt, h_eq
                         )
                 cnt[layer] = c + k
                 ncur[layer] = k
@@ -525,9 +567,9 @@ def forward_kernel(
             oinp[:] = 0
             lbase = noff[n_layers - 1]
             for q in range(nprv[n_layers - 1]):
-                orow = wout[prv[lbase + q]]
+                uj = np.uint64(prv[lbase + q])
                 for k2 in range(n_out):
-                    oinp[k2] += orow[k2]
+                    oinp[k2] += wout[uj, np.uint64(k2)]
             for k2 in range(n_out):
                 ii = io[k2] + oinp[k2]
                 # step mean over [t_n, t_{n+1}] from the state at t_n (voltage readouts)
@@ -548,7 +590,9 @@ def forward_kernel(
                         if ocnt < cap_o:
                             o_step[b, ocnt] = n + 1
                             o_neu[b, ocnt] = k2
-                            o_den[b, ocnt] = _crossing_slope(ovs[k2], ois[k2], vo[k2], oc)
+                            o_den[b, ocnt] = _crossing_slope(
+                                ovs[k2], ois[k2], vo[k2], o_th64, o_tm, o_ts, o_dt, o_eq
+                            )
                         ocnt += 1
                         if first_b[k2] > n + 1:
                             first_b[k2] = n + 1
@@ -674,6 +718,7 @@ def backward_kernel(
     src_v = eps_arr[2]
     src_i = eps_arr[3]
     src_b = -(1.0 - float(oc[11])) / (float(oc[7]) * float(oc[8]))
+    wout_f = wout.reshape(wout.shape[0] * n_out)
     lv = np.empty(ntot, dt)
     li = np.empty(ntot, dt)
     fb = np.empty(ntot, dt)
@@ -750,9 +795,9 @@ def backward_kernel(
                                     ring_off[layer + 1], lay_dly[layer + 1, 2], nn, s, zero,
                                 )
                             else:
-                                f = _dot(wff[off : off + nn], diff[:nn], zero)
+                                f = _dot_at(wff, off, diff, nn, zero)
                         else:
-                            f = _dot(wout[j], diff_o, zero)
+                            f = _dot_at(wout_f, j * n_out, diff_o, n_out, zero)
                         if has_rec:
                             off = rec_off[layer] + j * nl
                             if lay_dly[layer, 1] != 0:
@@ -761,7 +806,7 @@ def backward_kernel(
                                     ring_off[layer], lay_dly[layer, 2], nl, s, zero,
                                 )
                             else:
-                                f = f + _dot(wrec[off : off + nl], diff_rec[:nl], zero)
+                                f = f + _dot_at(wrec, off, diff_rec, nl, zero)
                         fb[base + q - lo_s[layer]] = f
             # 2. first-spike readout at t_s
             if kind == KIND_FIRST:
@@ -809,12 +854,12 @@ def backward_kernel(
                 alpha = hc[layer, 0]
                 beta = hc[layer, 1]
                 kappa = hc[layer, 3]
-                lv_l = lv[base : base + nl]
-                li_l = li[base : base + nl]
+                ub = np.uint64(base)
                 for m in range(nl):
-                    lvm = lv_l[m]
-                    li_l[m] = beta * li_l[m] + kappa * lvm
-                    lv_l[m] = alpha * lvm
+                    um = ub + np.uint64(m)
+                    lvm = lv[um]
+                    li[um] = beta * li[um] + kappa * lvm
+                    lv[um] = alpha * lvm
             for k2 in range(n_out):
                 lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
                 lvo[k2] = oc[0] * lvo[k2]
@@ -846,46 +891,61 @@ def backward_kernel(
             # 5. events delivered at t_n meet lambda_I(t_n) (at their arrival when delayed)
             n0 = sizes[0]
             off0 = ff_off[0]
-            li0 = li[:n0]
             k_ev = n * nb_ + b - b0
             dl0 = lay_dly[0, 0] != 0
             for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
                 ch = ev_ch[q]
                 xv = ev_val[q]
                 o = off0 + ch * n0
-                grow = gff[o : o + n0]
                 if dl0:
                     _delayed_grads(
                         xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
-                        lay_dly[0, 2], n0, n, grow, gdff[o : o + n0],
+                        lay_dly[0, 2], n0, n, gff[o : o + n0], gdff[o : o + n0],
                     )
                 elif xv == 1:
+                    uo = np.uint64(o)
                     for m in range(n0):
-                        grow[m] += li0[m]
+                        gff[uo + np.uint64(m)] += li[m]
                 else:
+                    uo = np.uint64(o)
                     for m in range(n0):
-                        grow[m] += xv * li0[m]
+                        gff[uo + np.uint64(m)] += xv * li[m]
+            # (undelayed synapses indexed in place: no views, see _dot_at)
             for layer in range(n_layers):
                 nl = sizes[layer]
                 base = noff[layer]
-                li_l = li[base : base + nl]
+                ub = np.uint64(base)
                 rr = lay_dly[layer, 2]
                 if layer > 0:
                     pb = layer - 1
-                    _spike_grads(
-                        spk_neu[pb, b, lo_n[pb] : lo_s[pb]], ff_off[layer], nl, wff, dff, gff, gdff,
-                        lay_dly[layer, 0] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
-                    )
+                    offl = ff_off[layer]
+                    if lay_dly[layer, 0] != 0:
+                        _spike_grads(
+                            spk_neu[pb, b, lo_n[pb] : lo_s[pb]], offl, nl, wff, dff, gff, gdff,
+                            True, li[base : base + nl], lvr, lir, ring_off[layer], rr, n,
+                        )
+                    else:
+                        for q in range(lo_n[pb], lo_s[pb]):
+                            uo = np.uint64(offl + spk_neu[pb, b, q] * nl)
+                            for m in range(nl):
+                                gff[uo + np.uint64(m)] += li[ub + np.uint64(m)]
                 offr = rec_off[layer]
                 if offr >= 0:
-                    _spike_grads(
-                        spk_neu[layer, b, lo_n[layer] : lo_s[layer]], offr, nl, wrec, drec, grec,
-                        gdrec, lay_dly[layer, 1] != 0, li_l, lvr, lir, ring_off[layer], rr, n,
-                    )
+                    if lay_dly[layer, 1] != 0:
+                        _spike_grads(
+                            spk_neu[layer, b, lo_n[layer] : lo_s[layer]], offr, nl, wrec, drec,
+                            grec, gdrec, True, li[base : base + nl], lvr, lir, ring_off[layer],
+                            rr, n,
+                        )
+                    else:
+                        for q in range(lo_n[layer], lo_s[layer]):
+                            uo = np.uint64(offr + spk_neu[layer, b, q] * nl)
+                            for m in range(nl):
+                                grec[uo + np.uint64(m)] += li[ub + np.uint64(m)]
             for q in range(lo_n[last], lo_s[last]):
-                grow = gout[spk_neu[last, b, q]]
+                uj = np.uint64(spk_neu[last, b, q])
                 for k2 in range(n_out):
-                    grow[k2] += lio[k2]
+                    gout[uj, np.uint64(k2)] += lio[k2]
     for k2 in range(n_out):
         g_bias[k2] += gb_l[k2]
     for i in range(gff.shape[0]):
