@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,9 +134,17 @@ def run_sweep(
     refs = {remote.remote(job): job for job in jobs}
     outcomes: list[TrialOutcome] = []
     waiting = list(refs)
+    # Ctrl-C only sets a flag, read between Ray calls: a KeyboardInterrupt raised inside
+    # ray.wait / ray.get leaves Ray's core worker inconsistent (it aborts the driver)
+    interrupted = threading.Event()
+    previous = _catch_sigint(interrupted)
     try:
         while waiting:
-            ready, waiting = ray.wait(waiting, num_returns=1)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            ready, waiting = ray.wait(waiting, num_returns=1, timeout=0.25)
+            if not ready:
+                continue
             job = refs[ready[0]]
             try:
                 outcome = ray.get(ready[0])
@@ -153,6 +163,16 @@ def run_sweep(
             ray.cancel(ref, force=False)
         raise
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if started:
             ray.shutdown()
     return SweepRun(len(trials), skipped, tuple(outcomes))
+
+
+def _catch_sigint(flag: threading.Event) -> Any:
+    """Make SIGINT set ``flag`` (in the main thread; elsewhere signals cannot be caught and
+    nothing changes); the previous handler, to restore, or ``None``."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, lambda _signum, _frame: flag.set())
