@@ -494,18 +494,7 @@ def train(
         history = (History.from_dict(load_checkpoint(run_dir / LAST)["history"])
                    if (run_dir / LAST).is_file() else History())
     else:
-        history = fit(
-            built.learner,
-            data.train,
-            data.val,
-            train_config(recipe),
-            model_description=built.description,
-            run_dir=run_dir,
-            resume=resume,
-            callbacks=callbacks,
-            checkpoint_extra=_checkpoint_extra(task, recipe),
-            stop=stop,
-        )
+        history = _fit(built, task, recipe, data, run_dir, resume, callbacks=callbacks, stop=stop)
     (run_dir / "history.json").write_text(json.dumps(history.to_dict(), indent=1), encoding="utf-8")
     if (run_dir / BEST).is_file():
         ck = load_checkpoint(run_dir / BEST, expected_model=built.description)
@@ -531,7 +520,15 @@ def _train_data_parallel(
     total = recipe.train.threads if recipe.train.threads is not None else default_threads()
     torch.set_num_threads(max(1, total // dp.world))  # this process' share of the run's threads
     built = build(recipe, data, torch.device("cuda", dp.rank) if cuda else None)
-    fit(
+    _fit(built, task, recipe, data, run_dir, resume, data_parallel=dp)
+
+
+def _fit(built: Built, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: Path,
+         resume: bool, **loop: Any) -> History:
+    """:func:`~eventbench.train.loop.fit` of the built model on the task's splits with the
+    recipe's loop settings, its checkpoints in ``run_dir`` (``loop``: callbacks, stop,
+    data_parallel)."""
+    return fit(
         built.learner,
         data.train,
         data.val,
@@ -540,7 +537,7 @@ def _train_data_parallel(
         run_dir=run_dir,
         resume=resume,
         checkpoint_extra=_checkpoint_extra(task, recipe),
-        data_parallel=dp,
+        **loop,
     )
 
 
