@@ -41,7 +41,10 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir
+from numba import types
 from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
+from numba.extending import intrinsic
 
 __all__ = [
     "backward_kernel",
@@ -69,43 +72,74 @@ def _jit(fn: _F) -> _F:
     return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True)(fn))
 
 
+def _nonzero_mask(lanes: int) -> Callable[[Any, Any], Any]:
+    """A Numba intrinsic ``mask(a, off)``: bit ``i`` of the returned ``uint64`` is set when the
+    unsigned integer ``a[off + i]`` is not zero, for ``i < lanes`` (``lanes <= 64``; ``a`` 1-D,
+    ``off + lanes <= len(a)``, not checked). One vector load and one vector compare whose lane
+    flags are the mask: LLVM lowers it to a compare into a mask register on AVX-512 and to a
+    compare and ``movmsk`` on AVX2 or SSE."""
+
+    def typer(typingctx: Any, arr: Any, off: Any) -> Any:
+        width = arr.dtype.bitwidth
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            vec = ir.VectorType(ir.IntType(width), lanes)
+            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), vec.as_pointer())
+            flags = builder.icmp_unsigned("!=", builder.load(ptr, align=width // 8), ir.Constant(vec, None))
+            bits = builder.bitcast(flags, ir.IntType(lanes))
+            return bits if lanes == 64 else builder.zext(bits, ir.IntType(64))
+
+        return types.uint64(arr, off), codegen
+
+    typer.__name__ = f"_nonzero_mask{lanes}"
+    return cast(Callable[[Any, Any], Any], intrinsic(typer))
+
+
+_mask64 = _nonzero_mask(64)
+_mask16 = _nonzero_mask(16)
+
+
 @_jit_inline
-def _take_bits(w: Any, c0: int, xf: Arr, idx: Arr, k: int) -> int:
-    """Appends to ``idx[k:]`` the channels ``c0 + i`` of the set bits ``i`` of ``w`` (lowest
-    first) whose value ``xf[c0 + i]`` is non-zero (a negative zero has bits but is no event);
-    returns the new count."""
+def _take_bits(
+    w: Any, c0: int, xf: Arr, row: int, ev_ch: Arr, ev_val: Arr, ne: int, b: int, sums: Arr,
+    bad: Arr,
+) -> int:
+    """Stores the events of the set bits ``i`` of ``w`` (lowest first): channel ``c0 + i`` whose
+    count ``xf[row + c0 + i]`` is not zero (a negative zero has bits but is no event); returns
+    the new event count."""
     while w != 0:
         c = c0 + trailing_zeros(w)
-        if xf[c] != 0:
-            idx[k] = c
-            k += 1
+        xv = xf[row + c]
+        if xv != 0:
+            ev_ch[ne] = c
+            _take_event(xv, b, ne, ev_val, sums, bad)
+            ne += 1
         w &= w - np.uint64(1)
-    return k
+    return ne
 
 
 @_jit_inline
-def _active_channels(xu: Arr, xf: Arr, idx: Arr) -> int:
-    """Indices ``c`` with ``xf[c] != 0`` into ``idx``, in increasing order; returns their number.
-    ``xu`` is the same row viewed as unsigned integers: each chunk of 64 channels is reduced to
-    one 64-bit word of "bits not all zero" flags in a vectorisable, branch-free loop, and only
-    the set bits of that word are visited (inputs are sparse)."""
-    n = xf.shape[0]
-    nw = n // 64
-    k = 0
-    for wi in range(nw):
-        seg = xu[wi * 64 : wi * 64 + 64]
-        w = np.uint64(0)
-        for q in range(64):
-            w |= np.uint64(seg[q] != 0) << np.uint64(q)
-        k = _take_bits(w, wi * 64, xf, idx, k)
-    rem = n - nw * 64
-    if rem > 0:
-        seg = xu[nw * 64 : n]
-        w = np.uint64(0)
-        for q in range(rem):
-            w |= np.uint64(seg[q] != 0) << np.uint64(q)
-        k = _take_bits(w, nw * 64, xf, idx, k)
-    return k
+def _scan_row(
+    xu: Arr, xf: Arr, row: int, n_in: int, ev_ch: Arr, ev_val: Arr, ne: int, b: int, sums: Arr,
+    bad: Arr,
+) -> int:
+    """Appends the events of the dense row ``xf[row : row + n_in]`` (channel order) at
+    ``ev_ch[ne:]``/``ev_val[ne:]`` (room for ``n_in`` more is the caller's); returns the new
+    count. ``xu`` is the same memory viewed as unsigned integers: each chunk of 64 channels (then
+    16, then single channels) becomes one bit mask of non-zero words (:func:`_nonzero_mask`), and
+    only its set bits are visited (inputs are sparse)."""
+    c0 = 0
+    while c0 + 64 <= n_in:
+        ne = _take_bits(_mask64(xu, row + c0), c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
+        c0 += 64
+    while c0 + 16 <= n_in:
+        ne = _take_bits(_mask16(xu, row + c0), c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
+        c0 += 16
+    w = np.uint64(0)
+    for q in range(n_in - c0):
+        w |= np.uint64(xu[row + c0 + q] != 0) << np.uint64(q)
+    return _take_bits(w, c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
@@ -256,36 +290,30 @@ def scan_kernel(
     ``bad[b]`` the number of counts that are negative or not finite (this pass is the input's
     only validation on the kernel path).
     """
-    t_steps = x.shape[0]
-    n_in = x.shape[2]
+    t_steps, batch, n_in = x.shape
     nb = b1 - b0
-    dt = x.dtype
-    chan = np.empty(n_in, np.int64)
+    xf = x.reshape(-1)
+    xb = xu.reshape(-1)
     ev_ptr = np.empty(t_steps * nb + 1, np.int64)
-    ev_cap = max(1024, nb * t_steps * 8)
+    ev_cap = max(1024, nb * t_steps * 8, n_in)
     ev_ch = np.empty(ev_cap, np.int32)
-    ev_val = np.empty(ev_cap, dt)
+    ev_val = np.empty(ev_cap, x.dtype)
     sums = np.zeros(nb, np.float64)
     nbad = np.zeros(nb, np.int64)
     ne = 0
     for n in range(t_steps):
         for b in range(b0, b1):
-            xrow = x[n, b]
-            n_act = _active_channels(xu[n, b], xrow, chan)
             ev_ptr[n * nb + b - b0] = ne
-            if ne + n_act > ev_cap:
-                ev_cap = max(2 * ev_cap, ne + n_act)
+            if ne + n_in > ev_cap:
+                ev_cap = max(2 * ev_cap, ne + n_in)
                 grown_ch = np.empty(ev_cap, np.int32)
                 grown_ch[:ne] = ev_ch[:ne]
                 ev_ch = grown_ch
-                grown_val = np.empty(ev_cap, dt)
+                grown_val = np.empty(ev_cap, x.dtype)
                 grown_val[:ne] = ev_val[:ne]
                 ev_val = grown_val
-            for q in range(n_act):
-                ch = chan[q]
-                ev_ch[ne] = ch
-                _take_event(xrow[ch], b - b0, ne, ev_val, sums, nbad)
-                ne += 1
+            row = (n * batch + b) * n_in
+            ne = _scan_row(xb, xf, row, n_in, ev_ch, ev_val, ne, b - b0, sums, nbad)
     ev_ptr[t_steps * nb] = ne
     for b in range(b0, b1):
         events[b] = sums[b - b0]
@@ -688,10 +716,11 @@ def backward_kernel(
     arrival ``s + D`` / ``n + D`` (``g_dff``/``g_drec`` receive
     :math:`\sum x\,w(\lambda_V - \lambda_I)(t_a)`, unscaled).
 
-    Gradient buffers of this block (float64; the caller sums the blocks' buffers and multiplies
-    by :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for the bias). The synapse terms of the
-    block are summed in the working dtype (as the torch path's matmuls sum them; half the memory
-    traffic of float64 row updates in float32) and added to these buffers once: ``g_ff [len(wff)]``,
+    Gradient buffers of this block (float64, written once, so they need no zeroing; the caller
+    sums the blocks' buffers and multiplies by :math:`-\tau_s`, or :math:`-(1-\alpha)\tau_m` for
+    the bias). The synapse terms of the block are summed in the working dtype (as the torch
+    path's matmuls sum them; half the memory traffic of float64 row updates in float32) and
+    stored in these buffers at the end: ``g_ff [len(wff)]``,
     ``g_rec [len(wrec)]``, ``g_out [n_last, n_out]``, ``g_bias [n_out]`` (holds
     :math:`\sum_{n,b}\lambda_V^{out}`).
 
@@ -947,18 +976,31 @@ def backward_kernel(
                 for k2 in range(n_out):
                     gout[uj, np.uint64(k2)] += lio[k2]
     for k2 in range(n_out):
-        g_bias[k2] += gb_l[k2]
+        g_bias[k2] = gb_l[k2]
     for i in range(gff.shape[0]):
-        g_ff[i] += gff[i]
+        g_ff[i] = gff[i]
     for i in range(grec.shape[0]):
-        g_rec[i] += grec[i]
+        g_rec[i] = grec[i]
     for i in range(gdff.shape[0]):
-        g_dff[i] += gdff[i]
+        g_dff[i] = gdff[i]
     for i in range(gdrec.shape[0]):
-        g_drec[i] += gdrec[i]
+        g_drec[i] = gdrec[i]
     for j in range(g_out.shape[0]):
         for k2 in range(n_out):
-            g_out[j, k2] += gout[j, k2]
+            g_out[j, k2] = gout[j, k2]
+
+
+@_jit
+def reduce_blocks_kernel(parts: Arr, scale: float, out: Arr, lo: int, hi: int) -> None:
+    """``out[i] = (parts[0, i] + parts[1, i] + ...) * scale`` for ``lo <= i < hi``: the blocks'
+    float64 gradient buffers summed in block order, scaled in float64 and rounded once to the
+    dtype of ``out``. Disjoint ranges can run in parallel."""
+    nb = parts.shape[0]
+    for i in range(lo, hi):
+        acc = parts[0, i]
+        for k in range(1, nb):
+            acc += parts[k, i]
+        out[i] = acc * scale
 
 
 @_jit
@@ -967,31 +1009,50 @@ def build_record_kernel(
     spk_neu: Arr,
     spk_den: Arr,
     spk_cnt: Arr,
-    t_steps: int,
+    s_lo: int,
+    s_hi: int,
+    guard: Any,
     out_step: Arr,
     out_batch: Arr,
     out_neu: Arr,
     out_den: Arr,
-) -> None:
-    """Merge per-sample spike lists ``[B, cap]`` (time ordered) into one list ordered by
-    ``(stamp, sample, neuron)`` (the order of :func:`eventbench.core.records.record_from_dense`),
-    by a counting sort on the stamp."""
+) -> int:
+    """Merge the spikes stamped ``s_lo <= s < s_hi`` of per-sample spike lists ``[B, cap]``
+    (time ordered) into their place in one list ordered by ``(stamp, sample, neuron)`` (the order
+    of :func:`eventbench.core.records.record_from_dense`), by a counting sort on the stamp.
+    Disjoint stamp ranges write disjoint parts of the output, so they can run in parallel.
+    Returns how many of these spikes have ``I - V < guard`` (``guard`` in the dtype of
+    ``spk_den``, compared as torch compares a tensor with a Python scalar)."""
     batch = spk_step.shape[0]
-    pos = np.zeros(t_steps + 2, np.int64)
+    width = s_hi - s_lo
+    pos = np.zeros(width + 1, np.int64)
+    lo = np.empty(batch, np.int64)
+    hi = np.empty(batch, np.int64)
+    base = 0
     for b in range(batch):
-        for q in range(spk_cnt[b]):
-            pos[spk_step[b, q] + 1] += 1
-    for s in range(1, t_steps + 2):
+        row = spk_step[b, : spk_cnt[b]]
+        lo[b] = np.searchsorted(row, s_lo)
+        hi[b] = np.searchsorted(row, s_hi)
+        base += lo[b]
+        for q in range(lo[b], hi[b]):
+            pos[row[q] - s_lo + 1] += 1
+    pos[0] = base
+    for s in range(1, width + 1):
         pos[s] += pos[s - 1]
+    hits = 0
     for b in range(batch):
-        for q in range(spk_cnt[b]):
+        for q in range(lo[b], hi[b]):
             s = spk_step[b, q]
-            p = pos[s]
-            pos[s] = p + 1
+            p = pos[s - s_lo]
+            pos[s - s_lo] = p + 1
             out_step[p] = s
             out_batch[p] = b
             out_neu[p] = spk_neu[b, q]
-            out_den[p] = spk_den[b, q]
+            d = spk_den[b, q]
+            out_den[p] = d
+            if d < guard:
+                hits += 1
+    return hits
 
 
 @_jit

@@ -35,7 +35,6 @@ from eventbench.eventprop.function import (
     _flatten,
     _unflatten,
     check_finite_gradients,
-    count_guard_hits,
 )
 from eventbench.eventprop.kernels import _numba_kernels as K
 from eventbench.readout.readouts import WeightedVoltage
@@ -46,11 +45,38 @@ Arr = npt.NDArray[Any]
 
 _KIND = {"weighted": K.KIND_WEIGHTED, "max": K.KIND_MAX, "trace": K.KIND_TRACE, "first_spike": K.KIND_FIRST}
 
-#: initial per-sample spike capacity is ``max(_MIN_CAP, T * N // _CAP_DIV)`` (a rate of 1/32
-#: spikes per neuron and step, 31 Hz at 1 ms); a sample with more spikes triggers one rerun of
-#: the forward pass with the exact capacity.
+#: initial per-sample spike capacity is ``max(_MIN_CAP, T * N // _CAP_DIV, hint)`` (a rate of
+#: 1/32 spikes per neuron and step, 31 Hz at 1 ms, or what earlier calls of the same shape
+#: needed, see :class:`_CapacityHints`); a sample with more spikes triggers one rerun of the
+#: forward pass with the exact capacity.
 _MIN_CAP = 256
 _CAP_DIV = 32
+
+
+class _CapacityHints:
+    """The spike capacities that earlier forward passes needed, per ``(T, largest layer,
+    readout size)``, with 25 % headroom: the rate varies from sample to sample (an SHD batch with
+    a few loud samples passes 31 Hz in some neuron population and step window), and each
+    overflow costs a whole rerun of the forward pass. The capacity only sizes buffers; results
+    do not depend on it."""
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self._seen: dict[tuple[int, int, int], tuple[int, int]] = {}
+        self._max = max_entries
+
+    def get(self, key: tuple[int, int, int]) -> tuple[int, int]:
+        return self._seen.get(key, (0, 0))
+
+    def update(self, key: tuple[int, int, int], need: int, need_o: int) -> None:
+        old, old_o = self.get(key)
+        if need <= old and need_o <= old_o:
+            return
+        if len(self._seen) >= self._max and key not in self._seen:
+            self._seen.clear()
+        self._seen[key] = (max(old, need + need // 4), max(old_o, need_o + need_o // 4))
+
+
+_HINTS = _CapacityHints()
 
 
 def unsupported_reason(cfg: EventPropConfig, net: NetworkTensors, x: Tensor) -> str | None:
@@ -278,16 +304,37 @@ def _parallel(fn: Callable[[int, int, int], None], blocks: list[tuple[int, int]]
 
 
 def _record(
-    step: Arr, neu: Arr, den: Arr, cnt: Arr, t_steps: int, n_neurons: int, dtype: torch.dtype
-) -> SpikeRecord:
+    step: Arr,
+    neu: Arr,
+    den: Arr,
+    cnt: Arr,
+    t_steps: int,
+    n_neurons: int,
+    dtype: torch.dtype,
+    guard_eps: float,
+    blocks: list[tuple[int, int]],
+) -> tuple[SpikeRecord, int]:
+    """The :class:`SpikeRecord` of per-sample spike lists, merged in parallel over stamp ranges
+    (one per kernel thread), and its number of crossings with ``I - V < guard_eps`` (what
+    :func:`~eventbench.eventprop.function.count_guard_hits` counts)."""
     batch = step.shape[0]
     total = int(cnt.sum())
     o_step = np.empty(total, np.int64)
     o_batch = np.empty(total, np.int64)
     o_neu = np.empty(total, np.int64)
     o_den = np.empty(total, den.dtype)
-    K.build_record_kernel(step, neu, den, cnt, t_steps, o_step, o_batch, o_neu, o_den)
-    return SpikeRecord(
+    guard = np.array(guard_eps, den.dtype)[()]  # torch rounds a Python scalar to the tensor's dtype
+    hits = [0] * len(blocks)
+    ranges = [(1 + k * t_steps // len(blocks), 1 + (k + 1) * t_steps // len(blocks))
+              for k in range(len(blocks))]  # stamps 1 .. T
+
+    def merge(k: int, _b0: int, _b1: int) -> None:
+        hits[k] = K.build_record_kernel(
+            step, neu, den, cnt, *ranges[k], guard, o_step, o_batch, o_neu, o_den
+        )
+
+    _parallel(merge, blocks)
+    record = SpikeRecord(
         torch.from_numpy(o_step),
         torch.from_numpy(o_batch),
         torch.from_numpy(o_neu),
@@ -296,6 +343,7 @@ def _record(
         batch,
         n_neurons,
     )
+    return record, sum(hits)
 
 
 def _forward_pass(
@@ -361,7 +409,7 @@ def _forward_pass(
 
 def _run_forward(
     cfg: EventPropConfig, net: NetworkTensors, x: Tensor, p: _Packed
-) -> tuple[Tensor, Tensor, tuple[SpikeRecord, ...], SpikeRecord | None, _Spikes, Arr, int]:
+) -> tuple[Tensor, Tensor, tuple[SpikeRecord, ...], SpikeRecord | None, _Spikes, Arr, int, int]:
     t_steps, batch, _ = x.shape
     dtype = x.dtype
     inp = _input(x)
@@ -376,8 +424,10 @@ def _run_forward(
         if isinstance(ro, WeightedVoltage)
         else np.zeros(1, npd)
     )
-    cap = max(_MIN_CAP, t_steps * int(p.sizes.max()) // _CAP_DIV)
-    cap_o = max(_MIN_CAP, t_steps * n_out // _CAP_DIV) if lif_out else 1
+    key = (t_steps, int(p.sizes.max()), n_out)
+    hint, hint_o = _HINTS.get(key)
+    cap = max(_MIN_CAP, t_steps * int(p.sizes.max()) // _CAP_DIV, hint)
+    cap_o = max(_MIN_CAP, t_steps * n_out // _CAP_DIV, hint_o) if lif_out else 1
     blocks = _blocks(batch)
     while True:
         spk, acc, vmax, argmax, trace, first, events = _forward_pass(
@@ -385,24 +435,31 @@ def _run_forward(
         )
         need = int(spk.cnt.max()) if spk.cnt.size else 0
         need_o = int(spk.o_cnt.max()) if lif_out else 0
+        _HINTS.update(key, need, need_o)
         if need <= cap and need_o <= cap_o:
             break
         cap, cap_o = max(cap, need), max(cap_o, need_o)
 
-    hidden = tuple(
-        _record(
+    guard = 0
+    records = []
+    for layer in range(n_layers):
+        rec, hits = _record(
             spk.step[layer], spk.neu[layer], spk.den[layer], spk.cnt[layer], t_steps,
-            int(p.sizes[layer]), dtype,
+            int(p.sizes[layer]), dtype, cfg.guard_eps, blocks,
         )
-        for layer in range(n_layers)
-    )
-    for layer, rec in enumerate(hidden):
         _check_spike_budget(rec, cfg, f"hidden layer {layer}")
+        records.append(rec)
+        guard += hits
+    hidden = tuple(records)
     out_rec = None
     fired = torch.zeros(batch, n_out, dtype=torch.bool)
     if lif_out:
-        out_rec = _record(spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt, t_steps, n_out, dtype)
+        out_rec, hits = _record(
+            spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt, t_steps, n_out, dtype, cfg.guard_eps,
+            blocks,
+        )
         _check_spike_budget(out_rec, cfg, "output layer")
+        guard += hits
         first_t = torch.from_numpy(first)
         fired = first_t <= t_steps
         value = torch.where(fired, first_t, t_steps).to(dtype) * net.spec.dt_s
@@ -414,7 +471,7 @@ def _run_forward(
     else:
         value, extra = torch.from_numpy(acc), argmax
     n_events = int(events.sum())
-    return value, fired, hidden, out_rec, spk, extra, n_events
+    return value, fired, hidden, out_rec, spk, extra, n_events, guard
 
 
 def _run_backward(
@@ -457,12 +514,13 @@ def _run_backward(
     )
     blocks = spk.blocks
     nb = len(blocks)
-    g_ff = np.zeros((nb, p.wff.size), np.float64)
-    g_rec = np.zeros((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
-    g_out = np.zeros((nb, n_last, n_out), np.float64)
-    g_bias = np.zeros((nb, n_out), np.float64)
-    g_dff = np.zeros((nb, p.dff.size), np.float64)
-    g_drec = np.zeros((nb, p.drec.size), np.float64)
+    # written in full by each block's kernel: no zeroing here
+    g_ff = np.empty((nb, p.wff.size), np.float64)
+    g_rec = np.empty((nb, p.wrec.size if (p.rec_off >= 0).any() else 1), np.float64)
+    g_out = np.empty((nb, n_last, n_out), np.float64)
+    g_bias = np.empty((nb, n_out), np.float64)
+    g_dff = np.empty((nb, p.dff.size), np.float64)
+    g_drec = np.empty((nb, p.drec.size), np.float64)
     has_reg = cfg.regulariser is not None
 
     def bwd(k: int, b0: int, b1: int) -> None:
@@ -476,20 +534,17 @@ def _run_backward(
         )  # fmt: skip
 
     _parallel(bwd, blocks)
-    # sum the blocks' float64 buffers, scale, round once to the working dtype (NumPy: no thread
-    # pool round trips for these small host-side operations)
-    gff = g_ff.sum(axis=0)
-    grec = g_rec.sum(axis=0)
+    # sum the blocks' float64 buffers, scale, round once to the working dtype (compiled, split
+    # over the kernel threads for the weight matrices; NumPy for the small rest: no torch thread
+    # pool round trips for host-side work)
     grads: list[Tensor | None] = []
     for layer, (rows, cols) in enumerate(p.ff_shapes):
         o = int(p.ff_off[layer])
-        block = gff[o : o + rows * cols].reshape(rows, cols)
-        grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
+        grads.append(_reduced(g_ff, o, (rows, cols), -net.coeffs[layer].tau_syn_s, npd, blocks))
     for layer, rshape in enumerate(p.rec_shapes):
         if rshape is not None:
             o = int(p.rec_off[layer])
-            block = grec[o : o + rshape[0] * rshape[1]].reshape(rshape)
-            grads.append(_scaled(block, -net.coeffs[layer].tau_syn_s, npd))
+            grads.append(_reduced(g_rec, o, rshape, -net.coeffs[layer].tau_syn_s, npd, blocks))
     grads.append(_scaled(g_out.sum(axis=0), -oc.tau_syn_s, npd))
     if p.has_bias:
         grads.append(_scaled(g_bias.sum(axis=0), -(1.0 - oc.alpha) * oc.tau_mem_s, npd))
@@ -504,6 +559,29 @@ def _run_backward(
                 o = int(p.rec_off[layer])
                 grads.append(_scaled(gdrec[o : o + rshape[0] * rshape[1]].reshape(rshape), 1.0, npd))
     return grads
+
+
+def _reduced(
+    parts: Arr,
+    off: int,
+    shape: tuple[int, int],
+    scale: float,
+    dtype: npt.DTypeLike,
+    blocks: list[tuple[int, int]],
+) -> Tensor:
+    """``scale * parts[:, off : off + rows * cols].sum(axis=0)`` reshaped to ``shape`` and
+    rounded to ``dtype`` (:func:`K.reduce_blocks_kernel`, index ranges split over the kernel
+    threads), as a tensor."""
+    size = shape[0] * shape[1]
+    out = np.empty(size, dtype)
+    view = parts[:, off : off + size]
+    n = len(blocks)
+
+    def part(k: int, _b0: int, _b1: int) -> None:
+        K.reduce_blocks_kernel(view, scale, out, k * size // n, (k + 1) * size // n)
+
+    _parallel(part, blocks)
+    return torch.from_numpy(out.reshape(shape))
 
 
 def _scaled(acc: Arr, scale: float, dtype: npt.DTypeLike) -> Tensor:
@@ -532,8 +610,9 @@ class _KernelEventPropFn(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         w_ff, w_rec, w_out, bias = _unflatten(net, params)
         packed = _pack(net, w_ff, w_rec, w_out, bias, _arr(w_out).dtype)
-        value, fired, hidden, out_rec, spk, extra, n_events = _run_forward(cfg, net, x, packed)
-        guard = count_guard_hits(hidden, out_rec, cfg.guard_eps)
+        value, fired, hidden, out_rec, spk, extra, n_events, guard = _run_forward(
+            cfg, net, x, packed
+        )
         record.spikes = hidden
         record.output_spikes = out_rec
         record.guard_hits = guard
