@@ -453,6 +453,10 @@ def forward_kernel(
     dbuf = np.empty(nmax, dt)
     v0buf = np.empty(nmax, dt)
     i0buf = np.empty(nmax, dt)
+    # state of each recorded spike's step, for its crossing slope after the sample's time loop
+    sv0 = np.empty((n_layers, cap), dt)
+    si0 = np.empty((n_layers, cap), dt)
+    sv1 = np.empty((n_layers, cap), dt)
     mask = np.zeros((nmax // 8 + 1) * 8, np.uint8)
     mask_u = mask.view(np.uint64)
     # per-sample state written back once per sample: the blocks of two threads may share a
@@ -548,8 +552,6 @@ def forward_kernel(
                 rho = hc[layer, 2]
                 theta = hc[layer, 4]
                 v_reset = hc[layer, 6]
-                h_th, h_tm, h_ts = float(hc[layer, 4]), float(hc[layer, 8]), float(hc[layer, 9])
-                h_dt, h_eq = float(hc[layer, 10]), hc[layer, 14] != 0
                 # integrate, threshold and reset in one vectorisable pass (spikes marked in
                 # ``mask``, the state before and after the step kept in ``v0buf``, ``i0buf`` and
                 # ``dbuf`` for the crossing times), then collect the spikes. Arrays are indexed,
@@ -585,9 +587,9 @@ def forward_kernel(
                         m = cur[base + q]
                         spk_step[layer, b, c + q] = n + 1
                         spk_neu[layer, b, c + q] = m
-                        spk_den[layer, b, c + q] = _crossing_slope(
-                            v0buf[m], i0buf[m], dbuf[m], h_th, h_tm, h_ts, h_dt, h_eq
-                        )
+                        sv0[layer, c + q] = v0buf[m]
+                        si0[layer, c + q] = i0buf[m]
+                        sv1[layer, c + q] = dbuf[m]
                 cnt[layer] = c + k
                 ncur[layer] = k
             # readout population: the last layer's spikes stamped n; the integration is one
@@ -641,7 +643,15 @@ def forward_kernel(
                 for q in range(ncur[layer]):
                     prv[base + q] = cur[base + q]
                 nprv[layer] = ncur[layer]
+        # crossing slopes of the sample's spikes, in one loop of independent iterations (their
+        # exponentials overlap in the pipeline)
         for layer in range(n_layers):
+            h_th, h_tm, h_ts = float(hc[layer, 4]), float(hc[layer, 8]), float(hc[layer, 9])
+            h_dt, h_eq = float(hc[layer, 10]), hc[layer, 14] != 0
+            for q in range(min(cnt[layer], cap)):
+                spk_den[layer, b, q] = _crossing_slope(
+                    sv0[layer, q], si0[layer, q], sv1[layer, q], h_th, h_tm, h_ts, h_dt, h_eq
+                )
             spk_cnt[layer, b] = cnt[layer]
         o_cnt[b] = ocnt
         acc[b] = acc_b
