@@ -300,10 +300,47 @@ def test_kernel_spike_buffer_overflow_reruns_with_exact_capacity(monkeypatch) ->
     ref_out, ref_grads = _run(_net(spec, MaxVoltage(), "cpu-kernel", torch.float64, 1), x, CrossEntropy(), y)
     monkeypatch.setattr(kfn, "_MIN_CAP", 1)
     monkeypatch.setattr(kfn, "_CAP_DIV", 10**9)  # capacity 1: every sample overflows
+    monkeypatch.setattr(kfn, "_HINTS", kfn._CapacityHints())  # nothing learnt from the first run
+    passes = _count_forward_passes(monkeypatch)
     out, grads = _run(_net(spec, MaxVoltage(), "cpu-kernel", torch.float64, 1), x, CrossEntropy(), y)
+    assert passes == [2, 2]  # both blocks (threads) ran twice: the first pass overflowed
     _assert_same_records(out, ref_out, rtol=0)
     for k in grads:
         torch.testing.assert_close(grads[k], ref_grads[k], rtol=0, atol=0, msg=k)
+
+
+def _count_forward_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the forward kernel's runs per block (index 0: the block starting at sample 0)."""
+    runs = [0, 0]
+    inner = kfn.K.forward_kernel
+
+    def counted(*args: object) -> None:
+        runs[0 if args[18] == 0 else 1] += 1  # b0
+        inner(*args)
+
+    monkeypatch.setattr(kfn.K, "forward_kernel", counted)
+    return runs
+
+
+def test_kernel_spike_capacity_is_learnt_from_earlier_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call whose spikes overflowed the default capacity sizes the buffers of later calls of
+    the same shape (no second rerun), with identical results."""
+    x = _input(3, 9)
+    y = torch.tensor([2, 0, 1])
+    spec = _spec(TWO, bias=True)
+    monkeypatch.setattr(kfn, "_MIN_CAP", 1)
+    monkeypatch.setattr(kfn, "_CAP_DIV", 10**9)
+    monkeypatch.setattr(kfn, "_HINTS", kfn._CapacityHints())
+    passes = _count_forward_passes(monkeypatch)
+    net = _net(spec, MaxVoltage(), "cpu-kernel", torch.float64, 1)
+    first, g1 = _run(net, x, CrossEntropy(), y)
+    assert passes == [2, 2]
+    net.zero_grad()
+    second, g2 = _run(net, x, CrossEntropy(), y)
+    assert passes == [3, 3]  # one pass each
+    _assert_same_records(second, first, rtol=0)
+    for k in g1:
+        torch.testing.assert_close(g2[k], g1[k], rtol=0, atol=0, msg=k)
 
 
 def test_kernel_max_spikes_is_an_error() -> None:
@@ -388,6 +425,40 @@ def test_sparse_input_equals_dense_input(backend: str, dtype: torch.dtype) -> No
         _assert_same_records(s_out, d_out, rtol=tol)
         for k in d_grads:
             torch.testing.assert_close(s_grads[k], d_grads[k], rtol=tol, atol=tol, msg=k)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_dense_scan_of_wide_inputs_equals_the_sparse_reader(dtype: torch.dtype) -> None:
+    """The dense scan reads 64 channels per vector compare, then 16, then one at a time: with
+    150 channels (2 x 64 + 16 + 6) every path is used. Negative zeros (bits set, no event) are
+    skipped, counts above one are kept, and the events equal the sparse reader's bit for bit."""
+    n_in = 150
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(T_STEPS, 3, n_in, generator=g) < 0.05).to(dtype)
+    x[2, 0, 0] = 3.0  # first channel of a 64-lane chunk
+    x[4, 1, 63] = 1.0  # last channel of the first chunk
+    x[6, 2, 64 + 64 + 15] = 2.0  # last channel of the 16-lane chunk
+    x[8, 0, n_in - 1] = 1.0  # last channel (scalar tail)
+    x[10, 1, 70] = -0.0
+    x[11, 2, 130] = -0.0
+    x[12, 0, 149] = -0.0
+    spec = NetworkSpec(
+        n_inputs=n_in, hidden=ONE, n_outputs=3, dt_s=DT, n_steps=T_STEPS, output=LIFParams(20e-3, 5e-3)
+    )
+    y = torch.tensor([0, 2, 1])
+    d_out, d_grads = _run(_net(spec, ExpWeightedVoltage(), "cpu-kernel", dtype, 2), x, CrossEntropy(), y)
+    assert d_out.input_events == int(x.sum()) and d_out.spikes[0].n_spikes > 0
+    s_out, s_grads = _run(_net(spec, ExpWeightedVoltage(), "cpu-kernel", dtype, 2), x.to_sparse(), CrossEntropy(), y)
+    torch.testing.assert_close(d_out.readout, s_out.readout, rtol=0, atol=0)
+    _assert_same_records(d_out, s_out, rtol=0)
+    for k in d_grads:
+        torch.testing.assert_close(d_grads[k], s_grads[k], rtol=0, atol=0, msg=k)
+    net = _net(spec, ExpWeightedVoltage(), "cpu-kernel", dtype, 2)
+    for bad_at in ((20, 1, 5), (21, 2, 64 + 64 + 3), (22, 1, 148)):  # in each scan path
+        xb = x.clone()
+        xb[bad_at] = float("nan")
+        with pytest.raises(ValueError, match=f"sample {bad_at[1]} .* 1 negative or non-finite"):
+            net(xb)
 
 
 def test_sparse_input_in_any_entry_order() -> None:
