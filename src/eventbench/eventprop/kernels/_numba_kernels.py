@@ -43,7 +43,6 @@ import numpy as np
 import numpy.typing as npt
 from llvmlite import ir
 from numba import types
-from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
 from numba.extending import intrinsic
 
 __all__ = [
@@ -57,9 +56,6 @@ __all__ = [
 Arr = npt.NDArray[Any]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-#: index of the lowest set bit of an integer (a Numba intrinsic, one instruction)
-trailing_zeros = cast(Callable[[Any], int], _trailing_zeros)
-
 
 def _jit_inline(fn: _F) -> _F:
     """Like :func:`_jit`, inlined into its callers."""
@@ -72,74 +68,105 @@ def _jit(fn: _F) -> _F:
     return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True)(fn))
 
 
-def _nonzero_mask(lanes: int) -> Callable[[Any, Any], Any]:
-    """A Numba intrinsic ``mask(a, off)``: bit ``i`` of the returned ``uint64`` is set when the
-    unsigned integer ``a[off + i]`` is not zero, for ``i < lanes`` (``lanes <= 64``; ``a`` 1-D,
-    ``off + lanes <= len(a)``, not checked). One vector load and one vector compare whose lane
-    flags are the mask: LLVM lowers it to a compare into a mask register on AVX-512 and to a
-    compare and ``movmsk`` on AVX2 or SSE."""
-
-    def typer(typingctx: Any, arr: Any, off: Any) -> Any:
-        width = arr.dtype.bitwidth
-
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            ary = context.make_array(signature.args[0])(context, builder, args[0])
-            vec = ir.VectorType(ir.IntType(width), lanes)
-            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), vec.as_pointer())
-            flags = builder.icmp_unsigned("!=", builder.load(ptr, align=width // 8), ir.Constant(vec, None))
-            bits = builder.bitcast(flags, ir.IntType(lanes))
-            return bits if lanes == 64 else builder.zext(bits, ir.IntType(64))
-
-        return types.uint64(arr, off), codegen
-
-    typer.__name__ = f"_nonzero_mask{lanes}"
-    return cast(Callable[[Any, Any], Any], intrinsic(typer))
+#: channels of a dense input row tested by one vector compare in :func:`_compress16`
+SCAN_LANES = 16
 
 
-_mask64 = _nonzero_mask(64)
-_mask16 = _nonzero_mask(16)
+def _splat(builder: Any, value: Any, vec: Any) -> Any:
+    """The LLVM vector ``vec`` with every lane equal to ``value``."""
+    i32 = ir.IntType(32)
+    one = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(i32, 0))
+    zeros = ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count)
+    return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), zeros)
 
 
-@_jit_inline
-def _take_bits(
-    w: Any, c0: int, xf: Arr, row: int, ev_ch: Arr, ev_val: Arr, ne: int, b: int, sums: Arr,
-    bad: Arr,
-) -> int:
-    """Stores the events of the set bits ``i`` of ``w`` (lowest first): channel ``c0 + i`` whose
-    count ``xf[row + c0 + i]`` is not zero (a negative zero has bits but is no event); returns
-    the new event count."""
-    while w != 0:
-        c = c0 + trailing_zeros(w)
-        xv = xf[row + c]
-        if xv != 0:
-            ev_ch[ne] = c
-            _take_event(xv, b, ne, ev_val, sums, bad)
-            ne += 1
-        w &= w - np.uint64(1)
-    return ne
+def _declared(builder: Any, name: str, fnty: Any) -> Any:
+    """The function ``name`` of the module being built, declared on first use."""
+    try:
+        return builder.module.get_global(name)
+    except KeyError:
+        return ir.Function(builder.module, fnty, name=name)
+
+
+def _compress16_typer(
+    typingctx: Any, xf: Any, off: Any, c0: Any, skip: Any, ev_ch: Any, ev_val: Any, k: Any
+) -> Any:
+    """Intrinsic ``compress16(xf, off, c0, skip, ev_ch, ev_val, k) -> int``: of the 16 values
+    ``xf[off + i]``, those that are not zero (NaN included, both zeros excluded: ``x != 0``) with
+    ``i >= skip`` are stored in lane order at ``ev_val[k:]``, their channels ``c0 + i`` (int32)
+    at ``ev_ch[k:]``; returns how many. One vector load, one compare into a lane mask and two
+    compress stores (``llvm.masked.compressstore``: one instruction each on AVX-512, lane by
+    lane elsewhere), with no branch per channel or event. ``xf`` is 1-D float32 or float64 and
+    ``off + 16 <= len(xf)``; ``ev_ch``/``ev_val`` have room for 16 more (not checked)."""
+    fty = xf.dtype
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        xa = context.make_array(sig.args[0])(context, builder, args[0])
+        ca = context.make_array(sig.args[4])(context, builder, args[4])
+        va = context.make_array(sig.args[5])(context, builder, args[5])
+        n = SCAN_LANES
+        i32 = ir.IntType(32)
+        vt = ir.VectorType(context.get_value_type(fty), n)
+        vi = ir.VectorType(i32, n)
+        vm = ir.VectorType(ir.IntType(1), n)
+        ptr = builder.bitcast(builder.gep(xa.data, [args[1]]), vt.as_pointer())
+        vals = builder.load(ptr, align=fty.bitwidth // 8)
+        nonzero = builder.fcmp_unordered("!=", vals, ir.Constant(vt, None))
+        lane = ir.Constant(vi, list(range(n)))
+        wanted = builder.icmp_unsigned(">=", lane, _splat(builder, builder.trunc(args[3], i32), vi))
+        mask = builder.and_(nonzero, wanted)
+        chans = builder.add(lane, _splat(builder, builder.trunc(args[2], i32), vi))
+        p_ch = builder.gep(ca.data, [args[6]])
+        p_val = builder.gep(va.data, [args[6]])
+        kind = "f32" if fty.bitwidth == 32 else "f64"
+        store_ch = _declared(
+            builder, f"llvm.masked.compressstore.v{n}i32", ir.FunctionType(ir.VoidType(), [vi, p_ch.type, vm])
+        )
+        store_val = _declared(
+            builder, f"llvm.masked.compressstore.v{n}{kind}",
+            ir.FunctionType(ir.VoidType(), [vt, p_val.type, vm]),
+        )
+        builder.call(store_ch, [chans, p_ch, mask])
+        builder.call(store_val, [vals, p_val, mask])
+        bits = ir.IntType(n)
+        popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
+        return builder.zext(builder.call(popcount, [builder.bitcast(mask, bits)]), ir.IntType(64))
+
+    return types.int64(xf, off, c0, skip, ev_ch, ev_val, k), codegen
+
+
+_compress16 = cast(Callable[..., int], intrinsic(_compress16_typer))
 
 
 @_jit_inline
 def _scan_row(
-    xu: Arr, xf: Arr, row: int, n_in: int, ev_ch: Arr, ev_val: Arr, ne: int, b: int, sums: Arr,
-    bad: Arr,
+    xf: Arr, row: int, n_in: int, ev_ch: Arr, ev_val: Arr, ne: int, b: int, sums: Arr, bad: Arr
 ) -> int:
-    """Appends the events of the dense row ``xf[row : row + n_in]`` (channel order) at
-    ``ev_ch[ne:]``/``ev_val[ne:]`` (room for ``n_in`` more is the caller's); returns the new
-    count. ``xu`` is the same memory viewed as unsigned integers: each chunk of 64 channels (then
-    16, then single channels) becomes one bit mask of non-zero words (:func:`_nonzero_mask`), and
-    only its set bits are visited (inputs are sparse)."""
-    c0 = 0
-    while c0 + 64 <= n_in:
-        ne = _take_bits(_mask64(xu, row + c0), c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
-        c0 += 64
-    while c0 + 16 <= n_in:
-        ne = _take_bits(_mask16(xu, row + c0), c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
-        c0 += 16
-    w = np.uint64(0)
-    for q in range(n_in - c0):
-        w |= np.uint64(xu[row + c0 + q] != 0) << np.uint64(q)
-    return _take_bits(w, c0, xf, row, ev_ch, ev_val, ne, b, sums, bad)
+    """Appends the events of the dense row ``xf[row : row + n_in]`` (channel order; a count is
+    an event when it is not zero, so a negative zero is none) at ``ev_ch[ne:]``/``ev_val[ne:]``
+    (room for ``n_in + 16`` more is the caller's) and validates them (:func:`_take_event`);
+    returns the new count. Chunks of 16 channels go through :func:`_compress16`; the last
+    partial chunk is the row's last 16 channels with the ones already read skipped (rows of
+    fewer than 16 channels are read one by one)."""
+    k = ne
+    if n_in < SCAN_LANES:
+        for c in range(n_in):
+            xv = xf[row + c]
+            if xv != 0:
+                ev_ch[k] = c
+                ev_val[k] = xv
+                k += 1
+    else:
+        c0 = 0
+        while c0 + SCAN_LANES <= n_in:
+            k += _compress16(xf, row + c0, c0, 0, ev_ch, ev_val, k)
+            c0 += SCAN_LANES
+        if c0 < n_in:
+            last = n_in - SCAN_LANES
+            k += _compress16(xf, row + last, last, c0 - last, ev_ch, ev_val, k)
+    for q in range(ne, k):
+        _take_event(ev_val[q], b, q, ev_val, sums, bad)
+    return k
 
 
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
@@ -279,9 +306,7 @@ def _take_event(xv: Any, b: int, ne: int, ev_val: Arr, sums: Arr, bad: Arr) -> N
 
 
 @_jit
-def scan_kernel(
-    x: Arr, xu: Arr, b0: int, b1: int, events: Arr, bad: Arr
-) -> tuple[Arr, Arr, Arr]:
+def scan_kernel(x: Arr, b0: int, b1: int, events: Arr, bad: Arr) -> tuple[Arr, Arr, Arr]:
     """Input events of samples ``b0 <= b < b1``, read in one streaming pass over ``x[n, b0:b1]``.
 
     Returns ``ev_ptr [T * (b1 - b0) + 1]`` and ``ev_ch``/``ev_val`` (channel, count), ordered by
@@ -293,9 +318,8 @@ def scan_kernel(
     t_steps, batch, n_in = x.shape
     nb = b1 - b0
     xf = x.reshape(-1)
-    xb = xu.reshape(-1)
     ev_ptr = np.empty(t_steps * nb + 1, np.int64)
-    ev_cap = max(1024, nb * t_steps * 8, n_in)
+    ev_cap = max(1024, nb * t_steps * 8, n_in + SCAN_LANES)
     ev_ch = np.empty(ev_cap, np.int32)
     ev_val = np.empty(ev_cap, x.dtype)
     sums = np.zeros(nb, np.float64)
@@ -304,8 +328,8 @@ def scan_kernel(
     for n in range(t_steps):
         for b in range(b0, b1):
             ev_ptr[n * nb + b - b0] = ne
-            if ne + n_in > ev_cap:
-                ev_cap = max(2 * ev_cap, ne + n_in)
+            if ne + n_in + SCAN_LANES > ev_cap:
+                ev_cap = max(2 * ev_cap, ne + n_in + SCAN_LANES)
                 grown_ch = np.empty(ev_cap, np.int32)
                 grown_ch[:ne] = ev_ch[:ne]
                 ev_ch = grown_ch
@@ -313,7 +337,7 @@ def scan_kernel(
                 grown_val[:ne] = ev_val[:ne]
                 ev_val = grown_val
             row = (n * batch + b) * n_in
-            ne = _scan_row(xb, xf, row, n_in, ev_ch, ev_val, ne, b - b0, sums, nbad)
+            ne = _scan_row(xf, row, n_in, ev_ch, ev_val, ne, b - b0, sums, nbad)
     ev_ptr[t_steps * nb] = ne
     for b in range(b0, b1):
         events[b] = sums[b - b0]

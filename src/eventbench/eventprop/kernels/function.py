@@ -111,15 +111,14 @@ def _arr(t: Tensor) -> Arr:
 
 @dataclass
 class _Input:
-    """The input of one call as the kernels read it: dense (``dense`` ``[T, B, n_in]`` and the
-    same memory viewed as unsigned integers, ``bits``, for the scan) or sparse (``coo``: step,
-    sample and channel indices and the counts of the coalesced COO tensor, ``O(nnz)``)."""
+    """The input of one call as the kernels read it: dense (``dense`` ``[T, B, n_in]``) or
+    sparse (``coo``: step, sample and channel indices and the counts of the coalesced COO
+    tensor, ``O(nnz)``)."""
 
     t_steps: int
     batch: int
     dtype: npt.DTypeLike
     dense: Arr | None
-    bits: Arr | None
     coo: tuple[Arr, Arr, Arr, Arr] | None
 
 
@@ -131,10 +130,9 @@ def _input(x: Tensor) -> _Input:
         c = x if x.is_coalesced() else x.coalesce()
         idx = c.indices().numpy()
         vals = _arr(c.values())
-        return _Input(t_steps, batch, vals.dtype, None, None, (idx[0], idx[1], idx[2], vals))
+        return _Input(t_steps, batch, vals.dtype, None, (idx[0], idx[1], idx[2], vals))
     xa = _arr(x)
-    bits = xa.view(np.uint32 if xa.dtype == np.float32 else np.uint64)
-    return _Input(t_steps, batch, xa.dtype, xa, bits, None)
+    return _Input(t_steps, batch, xa.dtype, xa, None)
 
 
 def _coeff_row(c: StepCoeffs, dtype: npt.DTypeLike) -> Arr:
@@ -387,8 +385,8 @@ def _forward_pass(
         if inp.coo is not None:
             ev = K.sparse_events_kernel(*inp.coo, t_steps, b0, b1, events, bad)
         else:
-            assert inp.dense is not None and inp.bits is not None
-            ev = K.scan_kernel(inp.dense, inp.bits, b0, b1, events, bad)
+            assert inp.dense is not None
+            ev = K.scan_kernel(inp.dense, b0, b1, events, bad)
         spk.events[k] = ev_ptr, ev_ch, ev_val = ev
         K.forward_kernel(
             ev_ptr, ev_ch, ev_val, t_steps, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
