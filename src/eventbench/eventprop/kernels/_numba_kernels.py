@@ -88,6 +88,63 @@ def _declared(builder: Any, name: str, fnty: Any) -> Any:
         return ir.Function(builder.module, fnty, name=name)
 
 
+def _store_lanes(builder: Any, mask: Any, c0: Any, skip: Any, out: Any, k: Any, width: int) -> Any:
+    """Compress-stores the lane numbers ``c0 + i`` of the lanes ``i >= skip`` set in ``mask``
+    (``<16 x i1>``) as ``width``-bit integers at the pointer of element ``k`` of ``out`` (an array
+    structure); returns the mask restricted to those lanes."""
+    n = SCAN_LANES
+    it = ir.IntType(width)
+    vi = ir.VectorType(it, n)
+    vm = ir.VectorType(ir.IntType(1), n)
+    lane = ir.Constant(vi, list(range(n)))
+    skip_v = _splat(builder, builder.trunc(skip, it) if width < 64 else skip, vi)
+    mask = builder.and_(mask, builder.icmp_unsigned(">=", lane, skip_v))
+    c0_v = _splat(builder, builder.trunc(c0, it) if width < 64 else c0, vi)
+    ptr = builder.gep(out.data, [k])
+    store = _declared(
+        builder, f"llvm.masked.compressstore.v{n}i{width}", ir.FunctionType(ir.VoidType(), [vi, ptr.type, vm])
+    )
+    builder.call(store, [builder.add(lane, c0_v), ptr, mask])
+    return mask
+
+
+def _popcount(builder: Any, mask: Any) -> Any:
+    """Number of set lanes of a ``<16 x i1>`` mask, as int64."""
+    bits = ir.IntType(SCAN_LANES)
+    popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
+    return builder.zext(builder.call(popcount, [builder.bitcast(mask, bits)]), ir.IntType(64))
+
+
+def _load_lanes(context: Any, builder: Any, ary_type: Any, ary: Any, off: Any) -> Any:
+    """The 16 values ``a[off : off + 16]`` of a 1-D float array, as one LLVM vector."""
+    a = context.make_array(ary_type)(context, builder, ary)
+    vt = ir.VectorType(context.get_value_type(ary_type.dtype), SCAN_LANES)
+    ptr = builder.bitcast(builder.gep(a.data, [off]), vt.as_pointer())
+    return builder.load(ptr, align=ary_type.dtype.bitwidth // 8)
+
+
+def _spikes16_typer(
+    typingctx: Any, a: Any, off: Any, theta: Any, c0: Any, skip: Any, out: Any, k: Any
+) -> Any:
+    """Intrinsic ``spikes16(a, off, theta, c0, skip, out, k) -> int``: the lanes ``i >= skip``
+    of the 16 values ``a[off + i]`` with ``a[off + i] >= theta`` (ordered: NaN is no spike) are
+    stored as ``c0 + i`` at ``out[k:]`` (int64) in lane order; returns how many (one compare and
+    one compress store, no branch per neuron; see :func:`_compress16_typer`)."""
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        vals = _load_lanes(context, builder, sig.args[0], args[0], args[1])
+        thr = _splat(builder, args[2], vals.type)
+        above = builder.fcmp_ordered(">=", vals, thr)
+        oa = context.make_array(sig.args[5])(context, builder, args[5])
+        mask = _store_lanes(builder, above, args[3], args[4], oa, args[6], 64)
+        return _popcount(builder, mask)
+
+    return types.int64(a, off, a.dtype, c0, skip, out, k), codegen
+
+
+_spikes16 = cast(Callable[..., int], intrinsic(_spikes16_typer))
+
+
 def _compress16_typer(
     typingctx: Any, xf: Any, off: Any, c0: Any, skip: Any, ev_ch: Any, ev_val: Any, k: Any
 ) -> Any:
@@ -98,39 +155,22 @@ def _compress16_typer(
     compress stores (``llvm.masked.compressstore``: one instruction each on AVX-512, lane by
     lane elsewhere), with no branch per channel or event. ``xf`` is 1-D float32 or float64 and
     ``off + 16 <= len(xf)``; ``ev_ch``/``ev_val`` have room for 16 more (not checked)."""
-    fty = xf.dtype
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        xa = context.make_array(sig.args[0])(context, builder, args[0])
+        vals = _load_lanes(context, builder, sig.args[0], args[0], args[1])
+        nonzero = builder.fcmp_unordered("!=", vals, ir.Constant(vals.type, None))
         ca = context.make_array(sig.args[4])(context, builder, args[4])
+        mask = _store_lanes(builder, nonzero, args[2], args[3], ca, args[6], 32)
         va = context.make_array(sig.args[5])(context, builder, args[5])
-        n = SCAN_LANES
-        i32 = ir.IntType(32)
-        vt = ir.VectorType(context.get_value_type(fty), n)
-        vi = ir.VectorType(i32, n)
-        vm = ir.VectorType(ir.IntType(1), n)
-        ptr = builder.bitcast(builder.gep(xa.data, [args[1]]), vt.as_pointer())
-        vals = builder.load(ptr, align=fty.bitwidth // 8)
-        nonzero = builder.fcmp_unordered("!=", vals, ir.Constant(vt, None))
-        lane = ir.Constant(vi, list(range(n)))
-        wanted = builder.icmp_unsigned(">=", lane, _splat(builder, builder.trunc(args[3], i32), vi))
-        mask = builder.and_(nonzero, wanted)
-        chans = builder.add(lane, _splat(builder, builder.trunc(args[2], i32), vi))
-        p_ch = builder.gep(ca.data, [args[6]])
         p_val = builder.gep(va.data, [args[6]])
-        kind = "f32" if fty.bitwidth == 32 else "f64"
-        store_ch = _declared(
-            builder, f"llvm.masked.compressstore.v{n}i32", ir.FunctionType(ir.VoidType(), [vi, p_ch.type, vm])
-        )
+        kind = "f32" if sig.args[0].dtype.bitwidth == 32 else "f64"
+        vm = ir.VectorType(ir.IntType(1), SCAN_LANES)
         store_val = _declared(
-            builder, f"llvm.masked.compressstore.v{n}{kind}",
-            ir.FunctionType(ir.VoidType(), [vt, p_val.type, vm]),
+            builder, f"llvm.masked.compressstore.v{SCAN_LANES}{kind}",
+            ir.FunctionType(ir.VoidType(), [vals.type, p_val.type, vm]),
         )
-        builder.call(store_ch, [chans, p_ch, mask])
         builder.call(store_val, [vals, p_val, mask])
-        bits = ir.IntType(n)
-        popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
-        return builder.zext(builder.call(popcount, [builder.bitcast(mask, bits)]), ir.IntType(64))
+        return _popcount(builder, mask)
 
     return types.int64(xf, off, c0, skip, ev_ch, ev_val, k), codegen
 
@@ -166,6 +206,29 @@ def _scan_row(
             k += _compress16(xf, row + last, last, c0 - last, ev_ch, ev_val, k)
     for q in range(ne, k):
         _take_event(ev_val[q], b, q, ev_val, sums, bad)
+    return k
+
+
+@_jit_inline
+def _collect_spikes(vv: Arr, nl: int, theta: Any, cur: Arr, base: int) -> int:
+    """Writes the neurons ``m < nl`` with ``vv[m] >= theta`` in increasing order at
+    ``cur[base:]`` (room for ``nl + 16`` is the caller's) and returns how many: 16 neurons per
+    compare and compress store (:func:`_spikes16`), the partial chunk as the last 16 with those
+    already read skipped, layers of fewer than 16 neurons one by one."""
+    k = 0
+    if nl < SCAN_LANES:
+        for m in range(nl):
+            if vv[m] >= theta:
+                cur[base + k] = m
+                k += 1
+        return k
+    c0 = 0
+    while c0 + SCAN_LANES <= nl:
+        k += _spikes16(vv, c0, theta, c0, 0, cur, base + k)
+        c0 += SCAN_LANES
+    if c0 < nl:
+        last = nl - SCAN_LANES
+        k += _spikes16(vv, last, theta, last, c0 - last, cur, base + k)
     return k
 
 
@@ -467,7 +530,7 @@ def forward_kernel(
     v = np.empty(ntot, dt)
     cur_i = np.empty(ntot, dt)
     inp = np.empty(nmax, dt)
-    cur = np.empty(ntot, np.int64)
+    cur = np.empty(ntot + SCAN_LANES, np.int64)
     prv = np.empty(ntot, np.int64)
     ncur = np.empty(n_layers, np.int64)
     nprv = np.empty(n_layers, np.int64)
@@ -481,8 +544,6 @@ def forward_kernel(
     sv0 = np.empty((n_layers, cap), dt)
     si0 = np.empty((n_layers, cap), dt)
     sv1 = np.empty((n_layers, cap), dt)
-    mask = np.zeros((nmax // 8 + 1) * 8, np.uint8)
-    mask_u = mask.view(np.uint64)
     # per-sample state written back once per sample: the blocks of two threads may share a
     # cache line of the output arrays at their boundary, and per-step writes would bounce it
     cnt = np.empty(n_layers, np.int64)
@@ -590,21 +651,8 @@ def forward_kernel(
                     vv = alpha * vm0 + rho * ii
                     cur_i[um] = beta * ii
                     dbuf[m] = vv
-                    spike = vv >= theta
-                    mask[m] = spike
-                    v[um] = v_reset if spike else vv
-                k = 0
-                nw = nl // 8
-                for wi in range(nw):
-                    if mask_u[wi] != 0:
-                        for m in range(wi * 8, wi * 8 + 8):
-                            if mask[m]:
-                                cur[base + k] = m
-                                k += 1
-                for m in range(nw * 8, nl):
-                    if mask[m]:
-                        cur[base + k] = m
-                        k += 1
+                    v[um] = v_reset if vv >= theta else vv
+                k = _collect_spikes(dbuf, nl, theta, cur, base)
                 c = cnt[layer]
                 for q in range(k):
                     if c + q < cap:
