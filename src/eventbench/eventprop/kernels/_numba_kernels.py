@@ -588,12 +588,21 @@ def forward_kernel(
                 if layer == 0:
                     off0 = ff_off[0]
                     k_ev = n * nb + b - b0
-                    for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
+                    q = ev_ptr[k_ev]
+                    q_end = ev_ptr[k_ev + 1]
+                    while q < q_end:
                         ch = ev_ch[q]
                         xv = ev_val[q]
                         if dl_ff:
                             row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                             _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
+                        elif xv == 1 and q + 1 < q_end and ev_val[q + 1] == 1:
+                            # two unit events per pass over ``inp`` (same additions, same order)
+                            u1 = np.uint64(off0 + ch * nl)
+                            u2 = np.uint64(off0 + ev_ch[q + 1] * nl)
+                            for m in range(nl):
+                                inp[m] = (inp[m] + wff[u1 + np.uint64(m)]) + wff[u2 + np.uint64(m)]
+                            q += 1
                         elif xv == 1:
                             uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
@@ -602,6 +611,7 @@ def forward_kernel(
                             uo = np.uint64(off0 + ch * nl)
                             for m in range(nl):
                                 inp[m] += xv * wff[uo + np.uint64(m)]
+                        q += 1
                 else:
                     pbase = noff[layer - 1]
                     offl = ff_off[layer]
@@ -616,17 +626,26 @@ def forward_kernel(
                             for m in range(nl):
                                 inp[m] += wff[uo + np.uint64(m)]
                 offr = rec_off[layer]
-                if offr >= 0:
+                if offr >= 0 and dl_rec:
                     for q in range(nprv[layer]):
                         j = prv[base + q]
-                        if dl_rec:
-                            row = wrec[offr + j * nl : offr + (j + 1) * nl]
-                            one = row[0] - row[0] + 1
-                            _schedule(ring, rbase, rr, nl, n, one, row, drec[offr + j * nl : offr + (j + 1) * nl])
-                        else:
-                            uo = np.uint64(offr + j * nl)
-                            for m in range(nl):
-                                inp[m] += wrec[uo + np.uint64(m)]
+                        row = wrec[offr + j * nl : offr + (j + 1) * nl]
+                        one = row[0] - row[0] + 1
+                        _schedule(ring, rbase, rr, nl, n, one, row, drec[offr + j * nl : offr + (j + 1) * nl])
+                elif offr >= 0:
+                    # two rows per pass over ``inp`` (the same additions in the same order)
+                    q = 0
+                    nq = nprv[layer]
+                    while q + 1 < nq:
+                        u1 = np.uint64(offr + prv[base + q] * nl)
+                        u2 = np.uint64(offr + prv[base + q + 1] * nl)
+                        for m in range(nl):
+                            inp[m] = (inp[m] + wrec[u1 + np.uint64(m)]) + wrec[u2 + np.uint64(m)]
+                        q += 2
+                    if q < nq:
+                        uo = np.uint64(offr + prv[base + q] * nl)
+                        for m in range(nl):
+                            inp[m] += wrec[uo + np.uint64(m)]
                 if rr > 0:
                     rs = rbase + (n % rr) * nl
                     for m in range(nl):
