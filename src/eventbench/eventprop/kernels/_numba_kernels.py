@@ -1023,7 +1023,9 @@ def backward_kernel(
             off0 = ff_off[0]
             k_ev = n * nb_ + b - b0
             dl0 = lay_dly[0, 0] != 0
-            for q in range(ev_ptr[k_ev], ev_ptr[k_ev + 1]):
+            q = ev_ptr[k_ev]
+            q_end = ev_ptr[k_ev + 1]
+            while q < q_end:
                 ch = ev_ch[q]
                 xv = ev_val[q]
                 o = off0 + ch * n0
@@ -1032,6 +1034,15 @@ def backward_kernel(
                         xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
                         lay_dly[0, 2], n0, n, gff[o : o + n0], gdff[o : o + n0],
                     )
+                elif xv == 1 and q + 1 < q_end and ev_val[q + 1] == 1:
+                    # two unit events per pass over lambda_I (distinct channels: distinct rows)
+                    u1 = np.uint64(o)
+                    u2 = np.uint64(off0 + ev_ch[q + 1] * n0)
+                    for m in range(n0):
+                        lim = li[m]
+                        gff[u1 + np.uint64(m)] += lim
+                        gff[u2 + np.uint64(m)] += lim
+                    q += 1
                 elif xv == 1:
                     uo = np.uint64(o)
                     for m in range(n0):
@@ -1040,6 +1051,7 @@ def backward_kernel(
                     uo = np.uint64(o)
                     for m in range(n0):
                         gff[uo + np.uint64(m)] += xv * li[m]
+                q += 1
             # (undelayed synapses indexed in place: no views, see _dot_at)
             for layer in range(n_layers):
                 nl = sizes[layer]
@@ -1068,7 +1080,16 @@ def backward_kernel(
                             rr, n,
                         )
                     else:
-                        for q in range(lo_n[layer], lo_s[layer]):
+                        q = lo_n[layer]
+                        while q + 1 < lo_s[layer]:  # two spikes (distinct neurons) per pass
+                            u1 = np.uint64(offr + spk_neu[layer, b, q] * nl)
+                            u2 = np.uint64(offr + spk_neu[layer, b, q + 1] * nl)
+                            for m in range(nl):
+                                lim = li[ub + np.uint64(m)]
+                                grec[u1 + np.uint64(m)] += lim
+                                grec[u2 + np.uint64(m)] += lim
+                            q += 2
+                        if q < lo_s[layer]:
                             uo = np.uint64(offr + spk_neu[layer, b, q] * nl)
                             for m in range(nl):
                                 grec[uo + np.uint64(m)] += li[ub + np.uint64(m)]
