@@ -596,6 +596,17 @@ def forward_kernel(
                         if dl_ff:
                             row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                             _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
+                        elif (xv == 1 and q + 3 < q_end and ev_val[q + 1] == 1
+                              and ev_val[q + 2] == 1 and ev_val[q + 3] == 1):
+                            # four unit events per pass over ``inp`` (same additions, same order)
+                            u1 = np.uint64(off0 + ch * nl)
+                            u2 = np.uint64(off0 + ev_ch[q + 1] * nl)
+                            u3 = np.uint64(off0 + ev_ch[q + 2] * nl)
+                            u4 = np.uint64(off0 + ev_ch[q + 3] * nl)
+                            for m in range(nl):
+                                um = np.uint64(m)
+                                inp[m] = (((inp[m] + wff[u1 + um]) + wff[u2 + um]) + wff[u3 + um]) + wff[u4 + um]
+                            q += 3
                         elif xv == 1 and q + 1 < q_end and ev_val[q + 1] == 1:
                             # two unit events per pass over ``inp`` (same additions, same order)
                             u1 = np.uint64(off0 + ch * nl)
