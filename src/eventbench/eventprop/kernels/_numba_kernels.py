@@ -1151,40 +1151,38 @@ def build_record_kernel(
     out_den: Arr,
 ) -> int:
     """Merge the spikes stamped ``s_lo <= s < s_hi`` of per-sample spike lists ``[B, cap]``
-    (time ordered) into their place in one list ordered by ``(stamp, sample, neuron)`` (the order
-    of :func:`eventbench.core.records.record_from_dense`), by a counting sort on the stamp.
-    Disjoint stamp ranges write disjoint parts of the output, so they can run in parallel.
-    Returns how many of these spikes have ``I - V < guard`` (``guard`` in the dtype of
-    ``spk_den``, compared as torch compares a tensor with a Python scalar)."""
+    (time ordered, neurons in increasing order within a stamp) into their place in one list
+    ordered by ``(stamp, sample, neuron)`` (the order of
+    :func:`eventbench.core.records.record_from_dense`): a merge by stamp with one cursor per
+    sample, which reads every list and writes the output in order. Disjoint stamp ranges write
+    disjoint parts of the output, so they can run in parallel. Returns how many of these spikes
+    have ``I - V < guard`` (``guard`` in the dtype of ``spk_den``, compared as torch compares a
+    tensor with a Python scalar)."""
     batch = spk_step.shape[0]
-    width = s_hi - s_lo
-    pos = np.zeros(width + 1, np.int64)
-    lo = np.empty(batch, np.int64)
-    hi = np.empty(batch, np.int64)
-    base = 0
+    cur = np.empty(batch, np.int64)
+    end = np.empty(batch, np.int64)
+    p = 0
     for b in range(batch):
         row = spk_step[b, : spk_cnt[b]]
-        lo[b] = np.searchsorted(row, s_lo)
-        hi[b] = np.searchsorted(row, s_hi)
-        base += lo[b]
-        for q in range(lo[b], hi[b]):
-            pos[row[q] - s_lo + 1] += 1
-    pos[0] = base
-    for s in range(1, width + 1):
-        pos[s] += pos[s - 1]
+        cur[b] = np.searchsorted(row, s_lo)
+        end[b] = np.searchsorted(row, s_hi)
+        p += cur[b]
     hits = 0
-    for b in range(batch):
-        for q in range(lo[b], hi[b]):
-            s = spk_step[b, q]
-            p = pos[s - s_lo]
-            pos[s - s_lo] = p + 1
-            out_step[p] = s
-            out_batch[p] = b
-            out_neu[p] = spk_neu[b, q]
-            d = spk_den[b, q]
-            out_den[p] = d
-            if d < guard:
-                hits += 1
+    for s in range(s_lo, s_hi):
+        for b in range(batch):
+            q = cur[b]
+            e = end[b]
+            while q < e and spk_step[b, q] == s:
+                out_step[p] = s
+                out_batch[p] = b
+                out_neu[p] = spk_neu[b, q]
+                d = spk_den[b, q]
+                out_den[p] = d
+                if d < guard:
+                    hits += 1
+                p += 1
+                q += 1
+            cur[b] = q
     return hits
 
 
