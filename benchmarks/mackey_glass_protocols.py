@@ -6,11 +6,14 @@ directory when present, else the regenerated series) and is scored by the same f
 (:func:`eventbench.tasks.mackey_glass.forecast`, :func:`~eventbench.tasks.mackey_glass.forecast_smape`).
 The spiking networks and the GRU are trained with the task's default recipe (``--set`` adds
 recipe settings, e.g. ``--set train.epochs=100``); the ESN and the LSTM with NeuroBench's
-published settings; ``mean`` and ``persistence`` are references that learn nothing. One row per model and protocol: mean sMAPE over the runs (``--taus`` x
-``--repeats``; NeuroBench's sweep is ``--taus 17-30 --repeats 30``, its LSTM was tuned for tau 17
-only), min / max, and the mean wall time per run (training plus both forecasts).
+published settings; ``mean`` and ``persistence`` are references that learn nothing
+(persistence, the last value, is what an ``increment`` target's model forecasts when it outputs
+0). One row per model, training seed (``--seeds``, the task's models only) and protocol: mean
+sMAPE over the runs (``--taus`` x ``--repeats``; NeuroBench's sweep is ``--taus 17-30 --repeats
+30``, its LSTM was tuned for tau 17 only), min / max, every run's value, and the mean wall time
+per run (training plus both forecasts).
 
-Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1]
+Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1] [--seeds 0]
 [--models snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
 Wall times depend on the machine's load; report it with the numbers.
 """
@@ -61,12 +64,13 @@ def trivial_smape(model: str, series: np.ndarray) -> dict[str, float]:
 
 
 def task_model_smape(
-    model: str, tau: int, repeat: int, data_dir: Path | None, sets: list[str]
+    model: str, tau: int, repeat: int, data_dir: Path | None, sets: list[str], seed: int = 0
 ) -> dict[str, float]:
-    """Train the task's ``model`` once and score both protocols."""
+    """Train the task's ``model`` once (training seed ``seed``) and score both protocols."""
     task = get_task("mackey-glass")
     out: dict[str, float] = {}
-    base = [*sets, f"data.tau={tau}", f"data.repeat={repeat}", f"train.method={METHODS[model]}"]
+    base = [*sets, f"data.tau={tau}", f"data.repeat={repeat}", f"train.method={METHODS[model]}",
+            f"train.seed={seed}"]
     recipe = resolve_recipe(task, None, base)
     # as `eventbench run` does: the thread count changes float sums, and a chaotic forecast
     # amplifies the difference
@@ -87,6 +91,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--taus", default="17", help="17, 17,18 or 17-30")
     ap.add_argument("--repeats", type=int, default=1, help="NeuroBench offsets 0..repeats-1")
+    ap.add_argument("--seeds", default="0", help="training seeds of the task's models, e.g. 0,1")
     ap.add_argument("--models", default="snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
@@ -95,8 +100,11 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     models = args.models.split(",")
-    scores: dict[tuple[str, str], list[float]] = {}
-    times: dict[str, list[float]] = {}
+    seeds = [int(v) for v in args.seeds.split(",")]
+    # (model, seed) -> protocol -> runs; the references (ESN, LSTM, mean, persistence) have
+    # their own seeds (the repeat index) and are run once
+    scores: dict[tuple[str, int | None], dict[str, list[float]]] = {}
+    times: dict[tuple[str, int | None], list[float]] = {}
     origin = ""
     for tau in _taus(args.taus):
         for rep in range(args.repeats):
@@ -104,31 +112,35 @@ def main() -> None:
             origin = sp.train.origin
             series = series_of(sp.train, sp.test)
             for m in models:
-                t0 = time.perf_counter()
-                if m in METHODS:
-                    res = task_model_smape(m, tau, rep, args.data_dir, args.sets)
-                elif m in TRIVIAL:
-                    res = trivial_smape(m, series)
-                else:
-                    torch.set_num_threads(args.threads)
-                    res = {p: reference_smape(m, series, tau, rep, feedback=p == "autoregressive")
-                           for p in PROTOCOLS}
-                times.setdefault(m, []).append(time.perf_counter() - t0)
-                for p, v in res.items():
-                    scores.setdefault((m, p), []).append(v)
-                print(f"tau {tau} repeat {rep} {m}: " + ", ".join(
-                    f"{p} {v:.2f}" for p, v in res.items()), flush=True)
+                for seed in seeds if m in METHODS else [None]:
+                    t0 = time.perf_counter()
+                    if seed is not None:
+                        res = task_model_smape(m, tau, rep, args.data_dir, args.sets, seed)
+                    elif m in TRIVIAL:
+                        res = trivial_smape(m, series)
+                    else:
+                        torch.set_num_threads(args.threads)
+                        res = {p: reference_smape(m, series, tau, rep,
+                                                  feedback=p == "autoregressive")
+                               for p in PROTOCOLS}
+                    times.setdefault((m, seed), []).append(time.perf_counter() - t0)
+                    for p, v in res.items():
+                        scores.setdefault((m, seed), {}).setdefault(p, []).append(v)
+                    label = m if seed is None else f"{m} seed {seed}"
+                    print(f"tau {tau} repeat {rep} {label}: " + ", ".join(
+                        f"{p} {v:.2f}" for p, v in res.items()), flush=True)
     print(f"\nMackey-Glass sMAPE (%), taus {args.taus}, {args.repeats} repeat(s), series {origin}, "
           f"settings {args.sets or 'task defaults'}\n")
-    print("| model | protocol | sMAPE mean | min | max | leaderboard | wall s / run |")
-    print("|---|---|---|---|---|---|---|")
-    for m in models:
+    print("| model | seed | protocol | sMAPE mean | min | max | runs | leaderboard | wall s / run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (m, seed), by_protocol in scores.items():
         for p in PROTOCOLS:
-            v = scores[(m, p)]
+            vals = by_protocol[p]
             lb = LEADERBOARD_SMAPE.get(m) if p == "autoregressive" else None
-            print(f"| {m} | {p} | {statistics.fmean(v):.2f} | {min(v):.2f} | {max(v):.2f} | "
-                  f"{'' if lb is None else lb} | {statistics.fmean(times[m]):.0f} |")
-
+            runs = " / ".join(f"{x:.2f}" for x in vals)
+            print(f"| {m} | {'' if seed is None else seed} | {p} | {statistics.fmean(vals):.2f} | "
+                  f"{min(vals):.2f} | {max(vals):.2f} | {runs} | {'' if lb is None else lb} | "
+                  f"{statistics.fmean(times[(m, seed)]):.0f} |")
 
 if __name__ == "__main__":
     main()

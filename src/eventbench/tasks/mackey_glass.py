@@ -18,10 +18,22 @@ simulation steps, which receive ``s_n`` (with ``data.window > 1`` the ``window``
 The prediction of ``s_n`` is made from ``s_{<n}``: the spiking network's readout voltage in the
 first step of point ``n`` (its spikes reach the readout one step after the input), the GRU's
 per-step output after the last step of ``s_{n-1}``; see :mod:`eventbench.train.closed_loop`.
-Per-step MSE trains every step towards the value that the step's readout is next to predict:
-step ``j`` (hold ``k``, lag 1 for the spiking network, 0 for the GRU) has target
-``s_{floor((j - lag) / k) + 1}`` (``k = 1``: ``s_j`` and ``s_{j+1}``). Training uses windows of
-``duration_ms / dt_ms`` steps of the training half (every ``stride`` steps).
+What the output stands for is ``data.target``:
+
+* ``value``: the output ``o_n`` is the prediction, :math:`\hat s_n = o_n`;
+* ``increment`` (default): the output is the normalised change from the last value fed,
+  :math:`\hat s_n = s_{n-1} + \sigma\, o_n`, with :math:`\sigma` the standard deviation of
+  the increments :math:`s_{i+1} - s_i` of the training half (standard differencing: the network
+  represents the derivative, which spike counts resolve far better than the value). This costs
+  one multiply and one add per forecast value outside the network, not counted by the
+  harness' complexity metrics. Persistence (:math:`\hat s_n = s_{n-1}`) is the model that
+  outputs 0, so report it next to any result.
+
+Per-step MSE trains every step towards the target of the value that the step's readout is next
+to predict: step ``j`` (hold ``k``, lag 1 for the spiking network, 0 for the GRU) predicts
+``s_i``, ``i = floor((j - lag) / k) + 1`` (``k = 1``: ``s_j`` and ``s_{j+1}``), with target
+``s_i`` or :math:`(s_i - s_{i-1}) / \sigma`. Training uses windows of ``duration_ms / dt_ms``
+steps of the training half (every ``stride`` steps).
 
 Protocols (``data.protocol`` / ``--protocol``):
 
@@ -29,6 +41,10 @@ Protocols (``data.protocol`` / ``--protocol``):
   true values, then forecasts ``s_751 .. s_1500`` from its own predictions, each fed back as the
   next input (the first forecast step gets the true ``s_750``);
 * ``one-step``: the same run, but every input is the true value (teacher forcing).
+
+The per-window metrics of the harness (``smape_test_windows``) compare the raw outputs with
+the targets, i.e. normalised increments under ``target = increment``; only the forecast's
+metrics below are comparable with NeuroBench.
 
 Correctness is the forecast's sMAPE (NeuroBench's: :math:`200 \cdot \mathrm{mean}\,|\hat y -
 y| / (|\hat y| + |y|)`, a non-finite prediction counts 200) and MSE over the 750 forecast values;
@@ -62,12 +78,16 @@ from eventbench.train.closed_loop import Forecaster, forecaster_for, output_lag,
 
 __all__ = [
     "PROTOCOLS",
+    "TARGETS",
     "TASK",
     "MackeyGlassData",
+    "decode_output",
     "encode_values",
     "forecast",
     "forecast_smape",
+    "increment_scale",
     "series_of",
+    "target_values",
     "windows_of",
 ]
 
@@ -104,6 +124,9 @@ class MackeyGlassData(DataConfig):
         window: past values per step (NeuroBench's ``bin_window``).
         hold: simulation steps each series value is held for (the prediction of the next
             value is read at the end of the last one).
+        target: what the model's output is trained on: ``value`` (the next value ``s_{n+1}``)
+            or ``increment`` (the normalised change ``(s_{n+1} - s_n) / sigma``, the prediction
+            being ``s_n + sigma * output``; see :func:`decode_output`).
     """
 
     tau: int = 17
@@ -114,6 +137,42 @@ class MackeyGlassData(DataConfig):
     encoding: str = "interp"
     window: int = 1
     hold: int = 1
+    target: str = "value"
+
+
+TARGETS = ("value", "increment")
+
+
+def increment_scale(train_values: np.ndarray) -> float:
+    r"""``sigma``: the standard deviation of the increments :math:`s_{i+1} - s_i` of the training
+    values ``[n]`` (the unit of the ``increment`` target)."""
+    sigma = float(np.std(np.diff(train_values)))
+    if not np.isfinite(sigma) or sigma <= 0.0:
+        raise ValueError("data.target='increment' needs a training half that is not constant")
+    return sigma
+
+
+def target_values(s: np.ndarray, idx: np.ndarray, target: str, sigma: float) -> np.ndarray:
+    r"""Training targets for the series values ``s[idx]`` (``idx [J]`` -> ``[J]``): ``value``:
+    :math:`s_i`; ``increment``: :math:`(s_i - s_{i-1}) / \sigma` (0 for ``i = 0``)."""
+    if target == "value":
+        out: np.ndarray = s[idx]
+        return out
+    if target != "increment":
+        raise ValueError(f"data.target must be 'value' or 'increment', got {target!r}")
+    inc: np.ndarray = (s[idx] - s[np.maximum(idx - 1, 0)]) / sigma
+    return inc
+
+
+def decode_output(out: float, last: float, target: str, sigma: float) -> float:
+    r"""The prediction of :math:`s_{n+1}` from the model's output after the input :math:`s_n =`
+    ``last``: ``value``: ``out``; ``increment``: :math:`s_n + \sigma \cdot out` (one add and
+    one multiply per forecast step, outside the network)."""
+    if target == "value":
+        return out
+    if target != "increment":
+        raise ValueError(f"data.target must be 'value' or 'increment', got {target!r}")
+    return last + sigma * out
 
 
 def encode_values(v: Tensor, lo: float, hi: float, levels: int, encoding: str) -> Tensor:
@@ -154,21 +213,27 @@ def forecast(
     feedback: bool,
     first: int = FIRST_FORECAST,
     hold: int = 1,
+    target: str = "value",
+    sigma: float = 1.0,
 ) -> np.ndarray:
     """Predictions of ``series[first:]`` by a model stepped through the whole series.
 
     Step ``n`` reads the prediction of ``s_n`` (``model.output()``) and then feeds the window of
-    values ending at ``n`` (for ``hold`` simulation steps); with ``feedback`` every value from ``first`` on is the model's own
-    prediction instead of the true one. A non-finite prediction ends the forecast: it and all
-    later values are NaN. Returns float64 ``[len(series) - first]``.
+    values ending at ``n`` (for ``hold`` simulation steps); with ``feedback`` every value from
+    ``first`` on is the model's own prediction instead of the true one. The model's output is
+    decoded by :func:`decode_output` (``target``, ``sigma``) against the last value fed. A
+    non-finite prediction ends the forecast: it and all later values are NaN. Returns float64
+    ``[len(series) - first]``.
     """
+    if first < 1:
+        raise ValueError(f"the forecast needs at least one value before it, got first = {first}")
     h = np.array(series, dtype=np.float64)
     preds = np.full(len(h) - first, np.nan)
     pad = np.zeros(window - 1)
     with single_thread(), torch.no_grad():
         for n in range(len(h)):
             if n >= first:
-                p = float(model.output()[0, 0])
+                p = decode_output(float(model.output()[0, 0]), float(h[n - 1]), target, sigma)
                 if not np.isfinite(p):
                     log.warning("forecast diverged at step %d (prediction %r)", n, p)
                     break
@@ -208,10 +273,12 @@ def forecast_smape(preds: np.ndarray, targets: np.ndarray) -> float:
 
 
 def _protocol_metrics(
-    series: np.ndarray, encode: Callable[[Tensor], Tensor], window: int, feedback: bool, hold: int
+    series: np.ndarray, encode: Callable[[Tensor], Tensor], window: int, feedback: bool, hold: int,
+    target: str, sigma: float,
 ) -> Callable[[nn.Module], dict[str, float]]:
     def metrics(module: nn.Module) -> dict[str, float]:
-        preds = forecast(forecaster_for(module), series, encode, window, feedback, hold=hold)
+        preds = forecast(forecaster_for(module), series, encode, window, feedback, hold=hold,
+                         target=target, sigma=sigma)
         y = series[FIRST_FORECAST:]
         ok = np.isfinite(preds)
         out = {"smape": forecast_smape(preds, y), "diverged_steps": float((~ok).sum())}
@@ -245,25 +312,31 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         )
     if cfg.encoding not in ("interp", "level"):
         raise ValueError(f"data.encoding must be 'interp' or 'level', got {cfg.encoding!r}")
+    if cfg.target not in TARGETS:
+        raise ValueError(f"data.target must be 'value' or 'increment', got {cfg.target!r}")
     splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
     s = series_of(splits.train, splits.test)
     lo, hi = float(s[:750].min()), float(s[:750].max())
+    sigma = increment_scale(s[:751]) if cfg.target == "increment" else 1.0
 
     def encode(v: Tensor) -> Tensor:
         return encode_values(v, lo, hi, cfg.levels, cfg.encoding)
 
     lag = output_lag(recipe.train.method != "ann")
     k = cfg.hold
+
     x = encode(torch.from_numpy(windows_of(s[:1500], cfg.window))).numpy()  # [1500, W * levels]
     x = np.repeat(x, k, axis=0)  # [1500 k, W * levels]: each value held for k steps
     j = np.arange(1500 * k)
-    y = s[(j - lag) // k + 1, None]  # step j: s_{floor((j - lag) / k) + 1}; k = 1: s_{j + 1 - lag}
+    # step j: s_{floor((j - lag) / k) + 1} (k = 1: s_{j + 1 - lag}), or its increment
+    y = target_values(s, (j - lag) // k + 1, cfg.target, sigma)[:, None]
 
     def part(ds: DenseDataset, sl: slice) -> DenseDataset:
         return dataclasses.replace(
             ds, inputs=x[sl], targets=y[sl], n_channels=x.shape[1],
             params={**ds.params, "encoding": cfg.encoding, "levels": cfg.levels,
                     "window": cfg.window, "hold": k, "target_lag": lag,
+                    "target": cfg.target, "target_sigma": sigma,
                     "protocol": protocol.name},
         )
 
@@ -283,7 +356,8 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         source=splits.train.source or splits.train.name,
         protocol=protocol.version,
         protocol_metrics=_protocol_metrics(s, encode, cfg.window,
-                                           protocol.name == "autoregressive", k),
+                                           protocol.name == "autoregressive", k,
+                                           cfg.target, sigma),
     )
 
 
@@ -295,10 +369,15 @@ def _available(data_dir: Path | None) -> Availability:
 
 
 RECIPE = Recipe(
-    data=MackeyGlassData(dt_ms=1.0, duration_ms=50.0),
+    # the increment target with a delay embedding of 8 values (tau = 17 is 6.5 sampling steps,
+    # so the window holds s(t - tau), which the derivative of the series depends on)
+    data=MackeyGlassData(dt_ms=1.0, duration_ms=50.0, target="increment", window=8),
     network=NetworkConfig(
         hidden=(100,),
         recurrent=True,
+        # fast hidden neurons (one step per series value; 20 / 5 ms smear ~20 values)
+        tau_mem_ms=5.0,
+        tau_syn_ms=1.0,
         readout="trace",
         output_bias=True,
         init_ff_mean=1.0,
