@@ -26,9 +26,11 @@ Spikes are kept per sample, in time order: ``spk_step[l, b, :cnt]`` (stamp ``n +
 :func:`eventbench.core.lif.crossing_slope`), with a capacity ``cap``; the count keeps
 running past the capacity so that the caller can rerun with a larger buffer.
 
-Input events (from :func:`scan_kernel` for a dense input, :func:`sparse_events_kernel` for a
-sparse COO one) are ordered by ``(n, b)`` within a block; the forward and the backward pass read
-them instead of the input.
+Input events are kept per block of samples: the events of sample ``b`` in bin ``n`` are
+``ev_ptr[k] .. ev_ptr[k + 1]`` of ``ev_ch``/``ev_val`` (channel, count), with ``k`` from
+:func:`event_index`. The forward kernel takes them from a dense input row by row as it simulates
+(sample-major order), or reads those of :func:`sparse_events_kernel` for a sparse COO input
+(step-major order); the backward pass reads them instead of the input.
 
 Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout).
 """
@@ -49,7 +51,6 @@ __all__ = [
     "backward_kernel",
     "build_record_kernel",
     "forward_kernel",
-    "scan_kernel",
     "sparse_events_kernel",
 ]
 
@@ -176,6 +177,29 @@ def _compress16_typer(
 
 
 _compress16 = cast(Callable[..., int], intrinsic(_compress16_typer))
+
+
+def _prefetch_typer(typingctx: Any, arr: Any, off: Any) -> Any:
+    """Intrinsic ``prefetch(a, off)``: a hint to bring the cache line of ``a[off]`` into the
+    caches (``llvm.prefetch``, read, locality 2); never faults, has no other effect."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, off), codegen
+
+
+_prefetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch_typer))
+
+#: steps ahead of the simulation at which a dense input's rows are prefetched
+_PREFETCH_AHEAD = 2
 
 
 @_jit_inline
@@ -368,44 +392,12 @@ def _take_event(xv: Any, b: int, ne: int, ev_val: Arr, sums: Arr, bad: Arr) -> N
         bad[b] += 1
 
 
-@_jit
-def scan_kernel(x: Arr, b0: int, b1: int, events: Arr, bad: Arr) -> tuple[Arr, Arr, Arr]:
-    """Input events of samples ``b0 <= b < b1``, read in one streaming pass over ``x[n, b0:b1]``.
-
-    Returns ``ev_ptr [T * (b1 - b0) + 1]`` and ``ev_ch``/``ev_val`` (channel, count), ordered by
-    ``(n, b)``: the events of sample ``b`` in bin ``n`` are ``ev_ptr[k] .. ev_ptr[k + 1]`` with
-    ``k = n * (b1 - b0) + b - b0``. ``events[b]`` receives the sum of the counts (float64),
-    ``bad[b]`` the number of counts that are negative or not finite (this pass is the input's
-    only validation on the kernel path).
-    """
-    t_steps, batch, n_in = x.shape
-    nb = b1 - b0
-    xf = x.reshape(-1)
-    ev_ptr = np.empty(t_steps * nb + 1, np.int64)
-    ev_cap = max(1024, nb * t_steps * 8, n_in + SCAN_LANES)
-    ev_ch = np.empty(ev_cap, np.int32)
-    ev_val = np.empty(ev_cap, x.dtype)
-    sums = np.zeros(nb, np.float64)
-    nbad = np.zeros(nb, np.int64)
-    ne = 0
-    for n in range(t_steps):
-        for b in range(b0, b1):
-            ev_ptr[n * nb + b - b0] = ne
-            if ne + n_in + SCAN_LANES > ev_cap:
-                ev_cap = max(2 * ev_cap, ne + n_in + SCAN_LANES)
-                grown_ch = np.empty(ev_cap, np.int32)
-                grown_ch[:ne] = ev_ch[:ne]
-                ev_ch = grown_ch
-                grown_val = np.empty(ev_cap, x.dtype)
-                grown_val[:ne] = ev_val[:ne]
-                ev_val = grown_val
-            row = (n * batch + b) * n_in
-            ne = _scan_row(xf, row, n_in, ev_ch, ev_val, ne, b - b0, sums, nbad)
-    ev_ptr[t_steps * nb] = ne
-    for b in range(b0, b1):
-        events[b] = sums[b - b0]
-        bad[b] = nbad[b - b0]
-    return ev_ptr, ev_ch[:ne], ev_val[:ne]
+@_jit_inline
+def event_index(sample_major: bool, n: int, bl: int, t_steps: int, nb: int) -> int:
+    """Position in ``ev_ptr`` of the events of bin ``n`` of the block's sample ``bl``:
+    sample-major ``bl T + n`` (a dense input, scanned as the simulation reaches each row) or
+    step-major ``n nb + bl`` (a sparse input, sorted by :func:`sparse_events_kernel`)."""
+    return bl * t_steps + n if sample_major else n * nb + bl
 
 
 @_jit
@@ -420,7 +412,8 @@ def sparse_events_kernel(
     events: Arr,
     bad: Arr,
 ) -> tuple[Arr, Arr, Arr]:
-    """The events of :func:`scan_kernel`, taken from a COO input instead of a dense one:
+    """The input events of samples ``b0 <= b < b1`` in step-major order (:func:`event_index`),
+    taken from a COO input:
     ``(t_idx, b_idx, c_idx, vals)`` with indices in range (checked by the caller). Entries are
     placed by a counting sort on ``(step, sample)``, stable within a bin, so a coalesced input
     (sorted by ``(step, sample, channel)``) gives exactly the dense scan's lists, and any other
@@ -462,6 +455,12 @@ KIND_FIRST = 3
 
 @_jit
 def forward_kernel(
+    dense: bool,
+    x_f: Arr,
+    batch: int,
+    n_in: int,
+    events: Arr,
+    bad: Arr,
     ev_ptr: Arr,
     ev_ch: Arr,
     ev_val: Arr,
@@ -499,8 +498,18 @@ def forward_kernel(
     drec: Arr,
     lay_dly: Arr,
     ring_off: Arr,
-) -> None:
-    r"""Forward pass of all samples (see the module docstring for the layout).
+) -> tuple[Arr, Arr, Arr]:
+    r"""Forward pass of samples ``b0 <= b < b1`` (see the module docstring for the layout).
+
+    Input: with ``dense``, ``x_f`` is the input ``[T, batch, n_in]`` flattened; each row
+    ``x[n, b]`` is scanned for its events (:func:`_scan_row`) at the step that needs it, while the
+    row ``_PREFETCH_AHEAD`` steps later is prefetched, so that reading the input (memory bound
+    for long trials) overlaps the simulation. The events are returned as ``(ev_ptr, ev_ch,
+    ev_val)`` in sample-major order (``k = (b - b0) T + n``, see :func:`event_index`),
+    ``events[b]`` receives the sum of the counts (float64) and ``bad[b]`` the number of counts
+    that are negative or not finite (the dense input's only validation on the kernel path).
+    Without ``dense`` the events of :func:`sparse_events_kernel` (step-major order) are read
+    and returned.
 
     Delays: ``dff``/``drec`` (int32, laid out like ``wff``/``wrec``) hold the ring offsets
     ``D * n_post + m`` (``D`` the delay in steps, ``m`` the target) of the layers whose
@@ -515,9 +524,22 @@ def forward_kernel(
 
     Outputs (written in place): spike lists and counts, ``acc [B, n_out]`` (weighted),
     ``vmax``/``argmax [B, n_out]`` (max), ``trace [T, B, n_out]``, ``first [B, n_out]`` (first
-    stamp, ``T + 1`` when silent). The input events come from :func:`scan_kernel` (same block).
+    stamp, ``T + 1`` when silent).
     """
     nb = b1 - b0
+    if dense:
+        e_ptr = np.empty(nb * t_steps + 1, np.int64)
+        e_cap = max(1024, nb * t_steps * 8, n_in + SCAN_LANES)
+        e_ch = np.empty(e_cap, np.int32)
+        e_val = np.empty(e_cap, x_f.dtype)
+        e_ptr[0] = 0
+    else:
+        e_ptr, e_ch, e_val = ev_ptr, ev_ch, ev_val
+    ne = 0
+    sums = np.zeros(nb, np.float64)
+    nbad = np.zeros(nb, np.int64)
+    stride = batch * n_in
+    line = 64 // x_f.itemsize
     n_layers = sizes.shape[0]
     n_out = wout.shape[1]
     ntot = noff[n_layers - 1] + sizes[n_layers - 1]
@@ -587,30 +609,45 @@ def forward_kernel(
                 rbase = ring_off[layer]
                 if layer == 0:
                     off0 = ff_off[0]
-                    k_ev = n * nb + b - b0
-                    q = ev_ptr[k_ev]
-                    q_end = ev_ptr[k_ev + 1]
+                    k_ev = event_index(dense, n, b - b0, t_steps, nb)
+                    if dense:
+                        if n + _PREFETCH_AHEAD < t_steps:
+                            ahead = (n * batch + b) * n_in + _PREFETCH_AHEAD * stride
+                            for c in range(0, n_in + line, line):
+                                _prefetch(x_f, ahead + min(c, n_in - 1))
+                        if ne + n_in + SCAN_LANES > e_cap:
+                            e_cap = max(2 * e_cap, ne + n_in + SCAN_LANES)
+                            grown_ch = np.empty(e_cap, np.int32)
+                            grown_ch[:ne] = e_ch[:ne]
+                            e_ch = grown_ch
+                            grown_val = np.empty(e_cap, x_f.dtype)
+                            grown_val[:ne] = e_val[:ne]
+                            e_val = grown_val
+                        ne = _scan_row(x_f, (n * batch + b) * n_in, n_in, e_ch, e_val, ne, b - b0, sums, nbad)
+                        e_ptr[k_ev + 1] = ne
+                    q = e_ptr[k_ev]
+                    q_end = e_ptr[k_ev + 1]
                     while q < q_end:
-                        ch = ev_ch[q]
-                        xv = ev_val[q]
+                        ch = e_ch[q]
+                        xv = e_val[q]
                         if dl_ff:
                             row = wff[off0 + ch * nl : off0 + (ch + 1) * nl]
                             _schedule(ring, rbase, rr, nl, n, xv, row, dff[off0 + ch * nl : off0 + (ch + 1) * nl])
-                        elif (xv == 1 and q + 3 < q_end and ev_val[q + 1] == 1
-                              and ev_val[q + 2] == 1 and ev_val[q + 3] == 1):
+                        elif (xv == 1 and q + 3 < q_end and e_val[q + 1] == 1
+                              and e_val[q + 2] == 1 and e_val[q + 3] == 1):
                             # four unit events per pass over ``inp`` (same additions, same order)
                             u1 = np.uint64(off0 + ch * nl)
-                            u2 = np.uint64(off0 + ev_ch[q + 1] * nl)
-                            u3 = np.uint64(off0 + ev_ch[q + 2] * nl)
-                            u4 = np.uint64(off0 + ev_ch[q + 3] * nl)
+                            u2 = np.uint64(off0 + e_ch[q + 1] * nl)
+                            u3 = np.uint64(off0 + e_ch[q + 2] * nl)
+                            u4 = np.uint64(off0 + e_ch[q + 3] * nl)
                             for m in range(nl):
                                 um = np.uint64(m)
                                 inp[m] = (((inp[m] + wff[u1 + um]) + wff[u2 + um]) + wff[u3 + um]) + wff[u4 + um]
                             q += 3
-                        elif xv == 1 and q + 1 < q_end and ev_val[q + 1] == 1:
+                        elif xv == 1 and q + 1 < q_end and e_val[q + 1] == 1:
                             # two unit events per pass over ``inp`` (same additions, same order)
                             u1 = np.uint64(off0 + ch * nl)
-                            u2 = np.uint64(off0 + ev_ch[q + 1] * nl)
+                            u2 = np.uint64(off0 + e_ch[q + 1] * nl)
                             for m in range(nl):
                                 inp[m] = (inp[m] + wff[u1 + np.uint64(m)]) + wff[u2 + np.uint64(m)]
                             q += 1
@@ -760,10 +797,17 @@ def forward_kernel(
         vmax[b] = vmax_b
         argmax[b] = argmax_b
         first[b] = first_b
+    if not dense:
+        return e_ptr, e_ch, e_val
+    for b in range(b0, b1):
+        events[b] = sums[b - b0]
+        bad[b] = nbad[b - b0]
+    return e_ptr, e_ch[:ne], e_val[:ne]
 
 
 @_jit
 def backward_kernel(
+    sample_major: bool,
     ev_ptr: Arr,
     ev_ch: Arr,
     ev_val: Arr,
@@ -1032,7 +1076,7 @@ def backward_kernel(
             # 5. events delivered at t_n meet lambda_I(t_n) (at their arrival when delayed)
             n0 = sizes[0]
             off0 = ff_off[0]
-            k_ev = n * nb_ + b - b0
+            k_ev = event_index(sample_major, n, b - b0, t_steps, nb_)
             dl0 = lay_dly[0, 0] != 0
             q = ev_ptr[k_ev]
             q_end = ev_ptr[k_ev + 1]

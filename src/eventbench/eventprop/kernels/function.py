@@ -263,7 +263,9 @@ def _pack(
 @dataclass
 class _Spikes:
     """Per-sample spike lists of the hidden layers ``[L, B, cap]`` and of the readout ``[B, cap]``,
-    and the input events of each block of samples (``(ev_ptr, ev_ch, ev_val)`` per block)."""
+    and the input events of each block of samples (``(ev_ptr, ev_ch, ev_val)`` per block, sample-
+    major for a dense input and step-major for a sparse one: ``sample_major``, see
+    :func:`~eventbench.eventprop.kernels._numba_kernels.event_index`)."""
 
     step: Arr
     neu: Arr
@@ -275,6 +277,7 @@ class _Spikes:
     o_cnt: Arr
     blocks: list[tuple[int, int]]
     events: list[tuple[Arr, Arr, Arr]]
+    sample_major: bool
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -369,7 +372,8 @@ def _forward_pass(
         o_den=np.empty((batch, cap_o), npd),
         o_cnt=np.zeros(batch, np.int64),
         blocks=blocks,
-        events=[(np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, npd))] * len(blocks),
+        events=[(np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, npd))] * len(blocks),
+        sample_major=inp.coo is None,
     )
     acc = np.zeros((batch, n_out), npd)
     vmax = np.full((batch, n_out), -np.inf, npd)
@@ -379,17 +383,20 @@ def _forward_pass(
     events = np.zeros(batch, np.float64)
     bad = np.zeros(batch, np.int64)
 
+    dense = inp.coo is None
+    x_flat = inp.dense.reshape(-1) if inp.dense is not None else np.empty(0, npd)
+    n_in = inp.dense.shape[2] if inp.dense is not None else 0
+
     def fwd(k: int, b0: int, b1: int) -> None:
-        # the block's input events (one streaming pass over a dense input, O(nnz) for a sparse
-        # one), then the event-driven simulation
+        # the event-driven simulation of the block: it scans a dense input row by row as it
+        # goes; a sparse input's events are sorted into their bins first, in O(nnz)
         if inp.coo is not None:
             ev = K.sparse_events_kernel(*inp.coo, t_steps, b0, b1, events, bad)
         else:
-            assert inp.dense is not None
-            ev = K.scan_kernel(inp.dense, b0, b1, events, bad)
-        spk.events[k] = ev_ptr, ev_ch, ev_val = ev
-        K.forward_kernel(
-            ev_ptr, ev_ch, ev_val, t_steps, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
+            ev = spk.events[k]  # empty placeholders of the right types
+        spk.events[k] = K.forward_kernel(
+            dense, x_flat, batch, n_in, events, bad, *ev, t_steps,
+            p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off,
             p.wout, p.bias, p.has_bias, p.hc, p.oc, lif_out, kind, coeff, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             acc, vmax, argmax, trace, first, p.dff, p.drec, p.lay_dly, p.ring_off,
@@ -524,7 +531,7 @@ def _run_backward(
     def bwd(k: int, b0: int, b1: int) -> None:
         ev_ptr, ev_ch, ev_val = spk.events[k]
         K.backward_kernel(
-            ev_ptr, ev_ch, ev_val, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
+            spk.sample_major, ev_ptr, ev_ch, ev_val, p.wff, p.ff_off, p.sizes, p.noff, p.wrec, p.rec_off, p.wout, p.has_bias, p.hc,
             p.oc, kind, coeff, g, extra, extra, reg, has_reg, eps_arr, b0, b1,
             spk.step, spk.neu, spk.den, spk.cnt, spk.o_step, spk.o_neu, spk.o_den, spk.o_cnt,
             g_ff[k], g_rec[k], g_out[k], g_bias[k], p.dff, p.drec, p.lay_dly, p.ring_off,
