@@ -133,6 +133,10 @@ def _entry(rank: int, world: int, port: int, backend: str, fn: Callable[..., Any
         if backend == "nccl":
             torch.cuda.set_device(rank)
         fn(DataParallel(rank, world), *args)
+        # every rank finishes before any closes its connections (a rank whose peer had already
+        # torn its process group down was once aborted in CI: "terminate called without an
+        # active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
