@@ -61,6 +61,7 @@ from shd_step import (  # the shared workload definition
     TAU_OUT,
     TAU_SYN,
     _fast_sigmoid,
+    eventbench_net,
     init_weights,
     make_data,
     readout_coefficients,
@@ -128,27 +129,9 @@ def _timed(fn: Callable[[], Any], sync: Callable[[], None], warmup: int, n: int)
 
 
 def _eventbench_net(t_steps: int, backend: str) -> Any:
-    import torch
-
-    from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec
     from eventbench.eventprop import EventProp
-    from eventbench.readout import ExpWeightedVoltage
 
-    w = init_weights()
-    spec = NetworkSpec(
-        n_inputs=N_IN,
-        hidden=(LayerSpec(N_HID, recurrent=True, neuron=LIFParams(TAU_MEM, TAU_SYN)),),
-        n_outputs=N_OUT,
-        dt_s=DT,
-        n_steps=t_steps,
-        output=LIFParams(TAU_OUT, TAU_SYN),
-    )
-    net = SNN(spec, ExpWeightedVoltage(), EventProp(backend=backend, guard_eps=GUARD_EPS), seed=0)  # type: ignore[arg-type]
-    with torch.no_grad():
-        net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
-        net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
-        net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
-    return net.to(DEVICE)
+    return eventbench_net(t_steps, EventProp(backend=backend, guard_eps=GUARD_EPS)).to(DEVICE)
 
 
 def run_eventbench(t_steps: int, backend: str, warmup: int, steps: int) -> dict[str, Any]:

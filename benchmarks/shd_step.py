@@ -130,6 +130,32 @@ def init_weights(gain: float = 1.0, seed: int = 0) -> dict[str, Any]:
     }
 
 
+def eventbench_net(t_steps: int, method: Any, gain: float = 1.0) -> Any:
+    """EventBench's ``SNN`` of the workload (700 -> 256 recurrent LIF -> 20 leaky integrators,
+    exponentially weighted voltage readout) on the CPU, run by the gradient method ``method``,
+    with the shared initial weights of :func:`init_weights` (``gain``)."""
+    import torch
+
+    from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec
+    from eventbench.readout import ExpWeightedVoltage
+
+    w = init_weights(gain)
+    spec = NetworkSpec(
+        n_inputs=N_IN,
+        hidden=(LayerSpec(N_HID, recurrent=True, neuron=LIFParams(TAU_MEM, TAU_SYN)),),
+        n_outputs=N_OUT,
+        dt_s=DT,
+        n_steps=t_steps,
+        output=LIFParams(TAU_OUT, TAU_SYN),
+    )
+    net = SNN(spec, ExpWeightedVoltage(), method, seed=0)
+    with torch.no_grad():
+        net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
+        net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
+        net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
+    return net
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -249,21 +275,12 @@ def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[s
     path on the GPU; peak memory is then ``torch.cuda.max_memory_allocated``) or ``bptt``."""
     import torch
 
-    from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec, SurrogateBPTT
+    from eventbench.core import SurrogateBPTT
     from eventbench.eventprop import EventProp
-    from eventbench.readout import CrossEntropy, ExpWeightedVoltage
+    from eventbench.readout import CrossEntropy
 
     torch.set_num_threads(THREADS)
     x_np, y_np = make_data(t_steps)
-    w = init_weights(EVENTBENCH_GAIN)
-    spec = NetworkSpec(
-        n_inputs=N_IN,
-        hidden=(LayerSpec(N_HID, recurrent=True, neuron=LIFParams(TAU_MEM, TAU_SYN)),),
-        n_outputs=N_OUT,
-        dt_s=DT,
-        n_steps=t_steps,
-        output=LIFParams(TAU_OUT, TAU_SYN),
-    )
     gm = {
         "eventprop": EventProp(backend="cpu-kernel", guard_eps=GUARD_EPS),
         "eventprop-sparse": EventProp(backend="cpu-kernel", guard_eps=GUARD_EPS),
@@ -271,11 +288,7 @@ def run_eventbench(t_steps: int, method: str, warmup: int, steps: int) -> dict[s
         "eventprop-cuda": EventProp(backend="auto", guard_eps=GUARD_EPS),
         "bptt": SurrogateBPTT(),
     }[method]
-    net = SNN(spec, ExpWeightedVoltage(), gm, seed=0)  # type: ignore[arg-type]
-    with torch.no_grad():
-        net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
-        net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
-        net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
+    net = eventbench_net(t_steps, gm, EVENTBENCH_GAIN)
     x = torch.from_numpy(x_np)
     y = torch.from_numpy(y_np)
     to_sparse_s = None

@@ -25,30 +25,11 @@ from typing import Any
 
 from shd_step import (
     BATCH,
-    DT,
     GUARD_EPS,
-    N_HID,
-    N_IN,
-    N_OUT,
-    TAU_MEM,
-    TAU_OUT,
-    TAU_SYN,
     THREADS,
-    init_weights,
+    eventbench_net,
     make_data,
 )  # fmt: skip
-
-
-def cpu_ns() -> dict[str, int]:
-    """Nanoseconds on a CPU of every thread of this process."""
-    out: dict[str, int] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                out[tid] = int(f.read().split()[0])
-        except OSError:
-            pass
-    return out
 
 
 def main() -> None:
@@ -60,23 +41,14 @@ def main() -> None:
 
     import torch
 
-    from eventbench.core import SNN, LayerSpec, LIFParams, NetworkSpec
+    from eventbench.core.threads import thread_cpu_ns
     from eventbench.eventprop import EventProp
     from eventbench.eventprop.kernels import function as kf
-    from eventbench.readout import CrossEntropy, ExpWeightedVoltage
+    from eventbench.readout import CrossEntropy
 
     torch.set_num_threads(THREADS)
     x_np, y_np = make_data(args.T)
-    w = init_weights()
-    spec = NetworkSpec(
-        n_inputs=N_IN, hidden=(LayerSpec(N_HID, recurrent=True, neuron=LIFParams(TAU_MEM, TAU_SYN)),),
-        n_outputs=N_OUT, dt_s=DT, n_steps=args.T, output=LIFParams(TAU_OUT, TAU_SYN),
-    )  # fmt: skip
-    net = SNN(spec, ExpWeightedVoltage(), EventProp(backend="cpu-kernel", guard_eps=GUARD_EPS), seed=0)
-    with torch.no_grad():
-        net.layers[0].w_ff.copy_(torch.from_numpy(w["w_ff"]))  # type: ignore[union-attr]
-        net.layers[0].w_rec.copy_(torch.from_numpy(w["w_rec"]))  # type: ignore[union-attr]
-        net.readout_layer.w.copy_(torch.from_numpy(w["w_out"]))
+    net = eventbench_net(args.T, EventProp(backend="cpu-kernel", guard_eps=GUARD_EPS))
     x = torch.from_numpy(x_np)
     x = x.to_sparse() if args.sparse else x
     y = torch.from_numpy(y_np)
@@ -107,11 +79,11 @@ def main() -> None:
         wall: list[float] = []
         kinds: dict[str, list[float]] = {"caller": [], "kernel pool": [], "other (torch OpenMP)": []}
         for _ in range(args.steps):
-            r0 = cpu_ns()
+            r0 = thread_cpu_ns()
             t0 = time.perf_counter()
             fn()
             wall.append(time.perf_counter() - t0)
-            r1 = cpu_ns()
+            r1 = thread_cpu_ns()
             d = dict.fromkeys(kinds, 0.0)
             for k, v in r1.items():
                 kind = "caller" if k == me else "kernel pool" if k in pool else "other (torch OpenMP)"

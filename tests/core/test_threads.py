@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from eventbench.core import SNN, LayerSpec, NetworkSpec
-from eventbench.core.threads import default_threads, kernel_threads, serial_torch
+from eventbench.core.threads import default_threads, kernel_threads, serial_torch, thread_cpu_ns
 from eventbench.eventprop import EventProp, kernels
 from eventbench.readout import CrossEntropy, ExpWeightedVoltage
 
@@ -102,17 +102,6 @@ def test_serial_loss_gives_the_same_numbers() -> None:
         CrossEntropy()(z, torch.full((32,), 25))
 
 
-def _cpu_ns() -> dict[str, int]:
-    out: dict[str, int] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as f:
-                out[tid] = int(f.read().split()[0])
-        except OSError:
-            pass
-    return out
-
-
 @pytest.mark.skipif(
     not sys.platform.startswith("linux") or not kernels.available(), reason="Linux, numba"
 )
@@ -142,10 +131,10 @@ def test_kernel_training_step_wakes_no_torch_thread() -> None:
         step()
         assert kf._POOL is not None
         ours = {str(threading.get_native_id())} | {str(t.native_id) for t in kf._POOL._threads}
-        before = _cpu_ns()
+        before = thread_cpu_ns()
         for _ in range(3):
             step()
-        after = _cpu_ns()
+        after = thread_cpu_ns()
     others_ms = sum(v - before.get(k, 0) for k, v in after.items() if k not in ours) / 1e6
     assert others_ms < 1.0, f"torch threads ran {others_ms:.2f} ms during the steps"
 
@@ -201,9 +190,9 @@ def test_training_loop_on_the_kernels_wakes_no_torch_thread() -> None:
         fit(learner, split, None, cfg, model_description={})  # warm (compiles, pools)
         assert kf._POOL is not None
         ours = {str(threading.get_native_id())} | {str(t.native_id) for t in kf._POOL._threads}
-        before = _cpu_ns()
+        before = thread_cpu_ns()
         fit(learner, split, None, TrainConfig(epochs=1, batch_size=8, seed=1), model_description={})
-        after = _cpu_ns()
+        after = thread_cpu_ns()
     others = ours | batch_threads
     others_ms = sum(v - before.get(k, 0) for k, v in after.items() if k not in others) / 1e6
     assert others_ms < 1.0, f"torch threads ran {others_ms:.2f} ms during the epoch"

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["default_threads", "kernel_threads", "mark_serial_step", "serial_torch"]
+__all__ = ["default_threads", "kernel_threads", "mark_serial_step", "serial_torch", "thread_cpu_ns"]
 
 _state = threading.local()
 
@@ -61,6 +61,25 @@ def kernel_threads() -> int:
     (``torch.set_num_threads``), also inside a :func:`serial_torch` block."""
     outer: int | None = getattr(_state, "outer", None)
     return outer if outer is not None else torch.get_num_threads()
+
+
+def thread_cpu_ns() -> dict[str, int]:
+    """CPU time in nanoseconds of every thread of this process so far, by thread id (Linux:
+    ``/proc/self/task/<tid>/schedstat``; threads that end while being read are left out, and
+    the result is empty elsewhere). The difference of two calls shows which threads ran in
+    between, e.g. whether torch's OpenMP worker spun during a kernel step."""
+    out: dict[str, int] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+        except OSError:
+            pass
+    return out
 
 
 @contextmanager
