@@ -69,7 +69,8 @@ def _jit(fn: _F) -> _F:
     return cast(_F, numba.njit(nogil=True, fastmath=False, cache=True)(fn))
 
 
-#: channels of a dense input row tested by one vector compare in :func:`_compress16`
+#: lanes of one vector compare in the scan and spike-collection intrinsics (input channels of a
+#: dense row in :func:`_compress16_typer`, neurons in :func:`_spikes16_typer`)
 SCAN_LANES = 16
 
 
@@ -208,7 +209,7 @@ def _scan_row(
 ) -> int:
     """Appends the events of the dense row ``xf[row : row + n_in]`` (channel order; a count is
     an event when it is not zero, so a negative zero is none) at ``ev_ch[ne:]``/``ev_val[ne:]``
-    (room for ``n_in + 16`` more is the caller's) and validates them (:func:`_take_event`);
+    (room for ``n_in + 16`` more is the caller's) and validates them (:func:`_tally_event`);
     returns the new count. Chunks of 16 channels go through :func:`_compress16`; the last
     partial chunk is the row's last 16 channels with the ones already read skipped (rows of
     fewer than 16 channels are read one by one)."""
@@ -229,7 +230,7 @@ def _scan_row(
             last = n_in - SCAN_LANES
             k += _compress16(xf, row + last, last, c0 - last, ev_ch, ev_val, k)
     for q in range(ne, k):
-        _take_event(ev_val[q], b, q, ev_val, sums, bad)
+        _tally_event(ev_val[q], b, sums, bad)
     return k
 
 
@@ -383,10 +384,9 @@ def _spike_grads(
 
 
 @_jit_inline
-def _take_event(xv: Any, b: int, ne: int, ev_val: Arr, sums: Arr, bad: Arr) -> None:
-    """Store a non-zero count; counts that are negative or not finite are counted in ``bad[b]``
-    (the caller raises) and stored as they are."""
-    ev_val[ne] = xv
+def _tally_event(xv: Any, b: int, sums: Arr, bad: Arr) -> None:
+    """Add a stored non-zero count of sample ``b`` to ``sums[b]``; counts that are negative or
+    not finite are counted in ``bad[b]`` (the caller raises; they are kept as they are)."""
     sums[b] += xv
     if not (xv > 0 and xv < np.inf):
         bad[b] += 1
@@ -440,7 +440,8 @@ def sparse_events_kernel(
             k = cursor[key]
             cursor[key] = k + 1
             ev_ch[k] = c_idx[q]
-            _take_event(vals[q], b - b0, k, ev_val, sums, nbad)
+            ev_val[k] = vals[q]
+            _tally_event(vals[q], b - b0, sums, nbad)
     for b in range(b0, b1):
         events[b] = sums[b - b0]
         bad[b] = nbad[b - b0]
