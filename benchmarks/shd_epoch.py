@@ -46,6 +46,10 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shd_step import rss_mb  # the resident-size reader of the step benchmark
+
 N_CH = 700
 MEAN_SPIKES, SD_SPIKES = 8000, 2500
 T_MAX_S = 1.05
@@ -169,14 +173,6 @@ class TimedLearner:
 
     def end_epoch(self, counts: Any) -> int:
         return int(self.inner.end_epoch(counts))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker(task_name: str, data_dir: Path, batches: int | None) -> dict[str, Any]:
