@@ -32,7 +32,11 @@ Input events are kept per block of samples: the events of sample ``b`` in bin ``
 (sample-major order), or reads those of :func:`sparse_events_kernel` for a sparse COO input
 (step-major order); the backward pass reads them instead of the input.
 
-Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout).
+Readout kinds: ``0`` weighted, ``1`` max, ``2`` trace, ``3`` first spike (LIF readout). The
+weighted readout (a non-spiking population read through :math:`\sum_n c_n \bar V_n`) is
+linear in the last layer's spikes, so neither pass integrates it step by step: the forward
+pass adds one precomputed response per spike (:func:`_weighted_readout_kernel`) and the
+reverse replay uses precomputed adjoint sequences (:func:`_weighted_readout_adjoint`).
 """
 
 from __future__ import annotations
@@ -283,6 +287,25 @@ def _dot_at(w: Arr, off: int, d: Arr, nl: int, zero: Any) -> Any:
     return s
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _grad_row_dot(g: Arr, w: Arr, off: int, li: Arr, lv: Arr, base: int, nl: int, zero: Any) -> Any:
+    r"""The two passes of a recurrent spike of neuron ``j`` over its weight row
+    ``w[off : off + nl]`` in one: adds :math:`\lambda_I` to its gradient row,
+    ``g[off + m] += li[base + m]``, and returns its feedback
+    :math:`\sum_m w_{jm} (\lambda_V - \lambda_I)_m` (``lv``/``li`` at ``base``), a sum as in
+    :func:`_dot` (reassociated, deterministic). Both use the adjoints at :math:`t_n^+`: the
+    gradient at the step ``n`` the spike is delivered, the feedback at its stamp ``n``."""
+    s = zero
+    uo = np.uint64(off)
+    ub = np.uint64(base)
+    for i in range(nl):
+        ui = np.uint64(i)
+        lim = li[ub + ui]
+        g[uo + ui] += lim
+        s += w[uo + ui] * (lv[ub + ui] - lim)
+    return s
+
+
 @_jit_inline
 def _crossing_slope(
     v0: Any, i0: Any, v1: Any, th: float, tm: float, ts: float, dt: float, equal_tau: bool
@@ -454,6 +477,66 @@ KIND_TRACE = 2
 KIND_FIRST = 3
 
 
+@_jit_inline
+def _weighted_readout_kernel(coeff: Arr, oc: Arr) -> tuple[Arr, float]:
+    r"""Response of the weighted readout :math:`J = \sum_n c_n \bar V_n` (``[n_out]``) to one
+    unit of readout input current arriving at step ``s`` (``K[s]``, ``[T]`` float64) and to a
+    unit bias (``B``), from the reverse recursion of its linear dynamics (zero initial state;
+    ``oc`` as in the module docstring):
+
+    .. math::
+        A_V(n) = c_n\mu_V + \alpha A_V(n+1), \quad
+        A_I(n) = c_n\mu_I + \rho A_V(n+1) + \beta A_I(n+1), \quad K[s] = A_I(s),
+
+    with :math:`A(T) = 0`, and :math:`B = \sum_n [c_n (1 - \mu_V) + (1 - \alpha) A_V(n+1)]`.
+    A non-spiking readout is linear in its input, so :math:`J_k = \sum_j W^{out}_{jk} H_j +
+    b_k B` with :math:`H_j = \sum_{s} K[s]` over the spikes of neuron ``j`` stamped ``s``: the
+    readout costs one add per spike instead of ``n_out`` per step."""
+    t_steps = coeff.shape[0]
+    alpha, beta, rho = float(oc[0]), float(oc[1]), float(oc[2])
+    bias_k, mu_v, mu_i, mu_b = float(oc[7]), float(oc[11]), float(oc[12]), float(oc[13])
+    k_seq = np.empty(t_steps, np.float64)
+    a_v = 0.0
+    a_i = 0.0
+    b_sum = 0.0
+    for n in range(t_steps - 1, -1, -1):
+        c_n = float(coeff[n])
+        b_sum += c_n * mu_b + bias_k * a_v
+        a_i = c_n * mu_i + rho * a_v + beta * a_i
+        a_v = c_n * mu_v + alpha * a_v
+        k_seq[n] = a_i
+    return k_seq, b_sum
+
+
+@_jit_inline
+def _weighted_readout_adjoint(coeff: Arr, oc: Arr, src_v: float, src_i: float, src_b: float) -> tuple[Arr, Arr, float]:
+    r"""The readout adjoints of the weighted readout for ``dL/dJ_k = 1``: they run the reverse
+    replay's readout steps 1, 4 and 4b (see :func:`backward_kernel`) with the source
+    :math:`c_n`, and since they are linear in ``g`` the adjoints of sample ``b`` are
+    :math:`g_{bk}` times these. Returns ``D[s]`` (:math:`\lambda_V^{out} - \lambda_I^{out}` at
+    :math:`t_s^+`, read by the feedback of a spike stamped ``s``; ``[T + 1]``), ``P[n]``
+    (:math:`\lambda_I^{out}(t_n)`, added to the readout weight gradient by a spike stamped
+    ``n``; ``[T]``) and the sum ``G`` of the bias gradient's terms (float64)."""
+    t_steps = coeff.shape[0]
+    d_seq = np.zeros(t_steps + 1, np.float64)
+    p_seq = np.empty(t_steps, np.float64)
+    o_a, o_b, o_k = float(oc[0]), float(oc[1]), float(oc[3])
+    lv = 0.0
+    li = 0.0
+    g_sum = 0.0
+    for n in range(t_steps - 1, -1, -1):
+        d_seq[n + 1] = lv - li
+        g_sum += lv
+        li = o_b * li + o_k * lv
+        lv = o_a * lv
+        src = float(coeff[n])
+        lv -= src * src_v
+        li -= src * src_i
+        g_sum += src * src_b
+        p_seq[n] = li
+    return d_seq, p_seq, g_sum
+
+
 @_jit
 def forward_kernel(
     dense: bool,
@@ -585,8 +668,18 @@ def forward_kernel(
     vbar = np.empty(n_out, dt)
     ovs = np.empty(n_out, dt)
     ois = np.empty(n_out, dt)
+    # a weighted readout is linear in the last layer's spikes: it is summed per spike
+    # (_weighted_readout_kernel) instead of being integrated step by step
+    separable = kind == KIND_WEIGHTED and not out_lif
+    if separable:
+        k_seq, b_sum = _weighted_readout_kernel(coeff, oc)
+    else:
+        k_seq, b_sum = np.zeros(0, np.float64), 0.0
+    h_last = np.empty(sizes[n_layers - 1], np.float64)
+    h_out = np.empty(n_out, np.float64)
     for b in range(b0, b1):
         v[:] = 0
+        h_last[:] = 0
         cur_i[:] = 0
         vo[:] = 0
         io[:] = 0
@@ -732,57 +825,70 @@ def forward_kernel(
                         sv1[layer, c + q] = dbuf[m]
                 cnt[layer] = c + k
                 ncur[layer] = k
-            # readout population: the last layer's spikes stamped n; the integration is one
-            # vectorisable loop, the readout kind is handled after it
-            oinp[:] = 0
-            lbase = noff[n_layers - 1]
-            for q in range(nprv[n_layers - 1]):
-                uj = np.uint64(prv[lbase + q])
+                if separable and layer == n_layers - 1 and n + 1 < t_steps:
+                    k_next = k_seq[n + 1]
+                    for q in range(k):
+                        h_last[cur[base + q]] += k_next
+            if not separable:
+                # readout population: the last layer's spikes stamped n; the integration is one
+                # vectorisable loop, the readout kind is handled after it
+                oinp[:] = 0
+                lbase = noff[n_layers - 1]
+                for q in range(nprv[n_layers - 1]):
+                    uj = np.uint64(prv[lbase + q])
+                    for k2 in range(n_out):
+                        oinp[k2] += wout[uj, np.uint64(k2)]
                 for k2 in range(n_out):
-                    oinp[k2] += wout[uj, np.uint64(k2)]
-            for k2 in range(n_out):
-                ii = io[k2] + oinp[k2]
-                # step mean over [t_n, t_{n+1}] from the state at t_n (voltage readouts)
-                vm = o_mu_v * vo[k2] + o_mu_i * ii
-                if has_bias:
-                    vm = vm + o_mu_b * bias[k2]
-                vbar[k2] = vm
-                ovs[k2] = vo[k2]
-                ois[k2] = ii
-                vv = o_alpha * vo[k2] + o_rho * ii
-                if has_bias:
-                    vv = vv + o_bias_k * bias[k2]
-                io[k2] = o_beta * ii
-                vo[k2] = vv
-            if out_lif:
-                for k2 in range(n_out):
-                    if vo[k2] >= o_theta:
-                        if ocnt < cap_o:
-                            o_step[b, ocnt] = n + 1
-                            o_neu[b, ocnt] = k2
-                            o_den[b, ocnt] = _crossing_slope(
-                                ovs[k2], ois[k2], vo[k2], o_th64, o_tm, o_ts, o_dt, o_eq
-                            )
-                        ocnt += 1
-                        if first_b[k2] > n + 1:
-                            first_b[k2] = n + 1
-                        vo[k2] = o_reset
-            elif kind == KIND_WEIGHTED:
-                c_n = coeff[n]
-                for k2 in range(n_out):
-                    acc_b[k2] = acc_b[k2] + c_n * vbar[k2]
-            elif kind == KIND_MAX:
-                for k2 in range(n_out):
-                    if vbar[k2] > vmax_b[k2]:
-                        vmax_b[k2] = vbar[k2]
-                        argmax_b[k2] = n
-            elif kind == KIND_TRACE:
-                trace[n, b] = vbar
+                    ii = io[k2] + oinp[k2]
+                    # step mean over [t_n, t_{n+1}] from the state at t_n (voltage readouts)
+                    vm = o_mu_v * vo[k2] + o_mu_i * ii
+                    if has_bias:
+                        vm = vm + o_mu_b * bias[k2]
+                    vbar[k2] = vm
+                    ovs[k2] = vo[k2]
+                    ois[k2] = ii
+                    vv = o_alpha * vo[k2] + o_rho * ii
+                    if has_bias:
+                        vv = vv + o_bias_k * bias[k2]
+                    io[k2] = o_beta * ii
+                    vo[k2] = vv
+                if out_lif:
+                    for k2 in range(n_out):
+                        if vo[k2] >= o_theta:
+                            if ocnt < cap_o:
+                                o_step[b, ocnt] = n + 1
+                                o_neu[b, ocnt] = k2
+                                o_den[b, ocnt] = _crossing_slope(
+                                    ovs[k2], ois[k2], vo[k2], o_th64, o_tm, o_ts, o_dt, o_eq
+                                )
+                            ocnt += 1
+                            if first_b[k2] > n + 1:
+                                first_b[k2] = n + 1
+                            vo[k2] = o_reset
+                elif kind == KIND_MAX:
+                    for k2 in range(n_out):
+                        if vbar[k2] > vmax_b[k2]:
+                            vmax_b[k2] = vbar[k2]
+                            argmax_b[k2] = n
+                elif kind == KIND_TRACE:
+                    trace[n, b] = vbar
             for layer in range(n_layers):
                 base = noff[layer]
                 for q in range(ncur[layer]):
                     prv[base + q] = cur[base + q]
                 nprv[layer] = ncur[layer]
+        if separable:
+            h_out[:] = 0.0
+            for j in range(h_last.shape[0]):
+                hj = h_last[j]
+                if hj != 0.0:
+                    uj = np.uint64(j)
+                    for k2 in range(n_out):
+                        h_out[k2] += float(wout[uj, np.uint64(k2)]) * hj
+            for k2 in range(n_out):
+                if has_bias:
+                    h_out[k2] += float(bias[k2]) * b_sum
+                acc_b[k2] = acc_b[k2] + h_out[k2]
         # crossing slopes of the sample's spikes, in one loop of independent iterations (their
         # exponentials overlap in the pipeline)
         for layer in range(n_layers):
@@ -908,8 +1014,8 @@ def backward_kernel(
     lv = np.empty(ntot, dt)
     li = np.empty(ntot, dt)
     fb = np.empty(ntot, dt)
+    fb_rec = np.empty(ntot, dt)
     diff = np.empty(nmax, dt)
-    diff_rec = np.empty(nmax, dt)
     lvo = np.empty(n_out, dt)
     lio = np.empty(n_out, dt)
     diff_o = np.empty(n_out, dt)
@@ -929,7 +1035,27 @@ def backward_kernel(
         ring_tot += lay_dly[layer, 2] * sizes[layer]
     lvr = np.zeros(max(ring_tot, 1), dt)
     lir = np.zeros(max(ring_tot, 1), dt)
+    # a weighted readout's adjoints are g times fixed sequences (_weighted_readout_adjoint): the
+    # feedback of a spike is one product, its readout weight gradient one add
+    separable = kind == KIND_WEIGHTED
+    n_last = sizes[last]
+    d_seq = np.zeros(t_steps + 1, dt)
+    if separable:
+        d64, p_seq, g_sum = _weighted_readout_adjoint(coeff, oc, float(src_v), float(src_i), src_b)
+        for i in range(t_steps + 1):
+            d_seq[i] = d64[i]
+    else:
+        p_seq, g_sum = np.zeros(0, np.float64), 0.0
+    wg = np.empty(n_last, dt)
+    q_last = np.empty(n_last, np.float64)
     for b in range(b0, b1):
+        if separable:
+            for j in range(n_last):
+                acc_g = 0.0
+                for k2 in range(n_out):
+                    acc_g += float(wout[j, k2]) * float(g[0, b, k2])
+                wg[j] = acc_g
+                q_last[j] = 0.0
         lv[:] = 0
         li[:] = 0
         lvo[:] = 0
@@ -963,13 +1089,10 @@ def backward_kernel(
                         nb = noff[layer + 1]
                         for m in range(nn):
                             diff[m] = lv[nb + m] - li[nb + m]
-                    else:
+                    elif not separable:
                         for k2 in range(n_out):
                             diff_o[k2] = lvo[k2] - lio[k2]
                     has_rec = rec_off[layer] >= 0
-                    if has_rec:
-                        for m in range(nl):
-                            diff_rec[m] = lv[base + m] - li[base + m]
                     for q in range(lo_s[layer], hi[layer]):
                         j = spk_neu[layer, b, q]
                         if layer < last:
@@ -982,6 +1105,8 @@ def backward_kernel(
                                 )
                             else:
                                 f = _dot_at(wff, off, diff, nn, zero)
+                        elif separable:
+                            f = wg[j] * d_seq[s]
                         else:
                             f = _dot_at(wout_f, j * n_out, diff_o, n_out, zero)
                         if has_rec:
@@ -992,7 +1117,8 @@ def backward_kernel(
                                     ring_off[layer], lay_dly[layer, 2], nl, s, zero,
                                 )
                             else:
-                                f = f + _dot_at(wrec, off, diff_rec, nl, zero)
+                                # computed with the gradient row at the end of step s
+                                f = f + fb_rec[base + q - lo_s[layer]]
                         fb[base + q - lo_s[layer]] = f
             # 2. first-spike readout at t_s
             if kind == KIND_FIRST:
@@ -1013,7 +1139,7 @@ def backward_kernel(
                     for k2 in range(n_out):
                         if first[b, k2] > t_steps:
                             lvo[k2] = lvo[k2] + g[0, b, k2]
-            if has_bias:
+            if has_bias and not separable:
                 for k2 in range(n_out):
                     gb_l[k2] += lvo[k2]
             # 3. hidden jumps at t_s
@@ -1046,11 +1172,12 @@ def backward_kernel(
                     lvm = lv[um]
                     li[um] = beta * li[um] + kappa * lvm
                     lv[um] = alpha * lvm
-            for k2 in range(n_out):
-                lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
-                lvo[k2] = oc[0] * lvo[k2]
+            if not separable:
+                for k2 in range(n_out):
+                    lio[k2] = oc[1] * lio[k2] + oc[3] * lvo[k2]
+                    lvo[k2] = oc[0] * lvo[k2]
             # 4b. voltage readouts: the source of step n's mean on the state at t_n^+
-            if kind != KIND_FIRST:
+            if kind != KIND_FIRST and not separable:
                 for k2 in range(n_out):
                     if kind == KIND_WEIGHTED:
                         src = g[0, b, k2] * coeff[n]
@@ -1136,23 +1263,31 @@ def backward_kernel(
                             rr, n,
                         )
                     else:
-                        q = lo_n[layer]
-                        while q + 1 < lo_s[layer]:  # two spikes (distinct neurons) per pass
-                            u1 = np.uint64(offr + spk_neu[layer, b, q] * nl)
-                            u2 = np.uint64(offr + spk_neu[layer, b, q + 1] * nl)
-                            for m in range(nl):
-                                lim = li[ub + np.uint64(m)]
-                                grec[u1 + np.uint64(m)] += lim
-                                grec[u2 + np.uint64(m)] += lim
-                            q += 2
-                        if q < lo_s[layer]:
-                            uo = np.uint64(offr + spk_neu[layer, b, q] * nl)
-                            for m in range(nl):
-                                grec[uo + np.uint64(m)] += li[ub + np.uint64(m)]
-            for q in range(lo_n[last], lo_s[last]):
-                uj = np.uint64(spk_neu[last, b, q])
+                        # the gradient row and the feedback the spike sends at its stamp n
+                        # (step 1 of step n - 1 reads it): the same adjoints, one pass
+                        for q in range(lo_n[layer], lo_s[layer]):
+                            fb_rec[base + q - lo_n[layer]] = _grad_row_dot(
+                                grec, wrec, offr + spk_neu[layer, b, q] * nl, li, lv, base, nl,
+                                zero,
+                            )
+            if separable:
+                p_n = p_seq[n]
+                for q in range(lo_n[last], lo_s[last]):
+                    q_last[spk_neu[last, b, q]] += p_n
+            else:
+                for q in range(lo_n[last], lo_s[last]):
+                    uj = np.uint64(spk_neu[last, b, q])
+                    for k2 in range(n_out):
+                        gout[uj, np.uint64(k2)] += lio[k2]
+        if separable:
+            for j in range(n_last):
+                qj = q_last[j]
+                if qj != 0.0:
+                    for k2 in range(n_out):
+                        gout[j, k2] += qj * float(g[0, b, k2])
+            if has_bias:
                 for k2 in range(n_out):
-                    gout[uj, np.uint64(k2)] += lio[k2]
+                    gb_l[k2] += g_sum * float(g[0, b, k2])
     for k2 in range(n_out):
         g_bias[k2] = gb_l[k2]
     for i in range(gff.shape[0]):
