@@ -1217,6 +1217,21 @@ def backward_kernel(
                         xv, wff[o : o + n0], dff[o : o + n0], lvr, lir, ring_off[0],
                         lay_dly[0, 2], n0, n, gff[o : o + n0], gdff[o : o + n0],
                     )
+                elif (xv == 1 and q + 3 < q_end and ev_val[q + 1] == 1 and ev_val[q + 2] == 1
+                      and ev_val[q + 3] == 1):
+                    # four unit events per pass over lambda_I (distinct channels: distinct rows)
+                    u1 = np.uint64(o)
+                    u2 = np.uint64(off0 + ev_ch[q + 1] * n0)
+                    u3 = np.uint64(off0 + ev_ch[q + 2] * n0)
+                    u4 = np.uint64(off0 + ev_ch[q + 3] * n0)
+                    for m in range(n0):
+                        um = np.uint64(m)
+                        lim = li[m]
+                        gff[u1 + um] += lim
+                        gff[u2 + um] += lim
+                        gff[u3 + um] += lim
+                        gff[u4 + um] += lim
+                    q += 3
                 elif xv == 1 and q + 1 < q_end and ev_val[q + 1] == 1:
                     # two unit events per pass over lambda_I (distinct channels: distinct rows)
                     u1 = np.uint64(o)
