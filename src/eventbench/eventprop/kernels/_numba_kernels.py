@@ -509,7 +509,9 @@ def _weighted_readout_kernel(coeff: Arr, oc: Arr) -> tuple[Arr, float]:
 
 
 @_jit_inline
-def _weighted_readout_adjoint(coeff: Arr, oc: Arr, src_v: float, src_i: float, src_b: float) -> tuple[Arr, Arr, float]:
+def _weighted_readout_adjoint(
+    coeff: Arr, oc: Arr, src_v: float, src_i: float, src_b: float
+) -> tuple[Arr, Arr, float]:
     r"""The readout adjoints of the weighted readout for ``dL/dJ_k = 1``: they run the reverse
     replay's readout steps 1, 4 and 4b (see :func:`backward_kernel`) with the source
     :math:`c_n`, and since they are linear in ``g`` the adjoints of sample ``b`` are
