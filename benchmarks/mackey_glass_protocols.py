@@ -8,13 +8,15 @@ The spiking networks and the GRU are trained with the task's default recipe (``-
 recipe settings, e.g. ``--set train.epochs=100``); the ESN and the LSTM with NeuroBench's
 published settings; ``mean`` and ``persistence`` are references that learn nothing
 (persistence, the last value, is what an ``increment`` target's model forecasts when it outputs
-0). One row per model, training seed (``--seeds``, the task's models only) and protocol: mean
+0); ``linear-code`` is the ridge-regressed linear readout of the task's input code, without a
+hidden layer (:func:`eventbench.tasks.mackey_glass_reference.linear_code_smape`: what the code
+alone supports, with the recipe's data settings and ``--set``). One row per model, training seed (``--seeds``, the task's models only) and protocol: mean
 sMAPE over the runs (``--taus`` x ``--repeats``; NeuroBench's sweep is ``--taus 17-30 --repeats
 30``, its LSTM was tuned for tau 17 only), min / max, every run's value, and the mean wall time
 per run (training plus both forecasts).
 
 Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1] [--seeds 0]
-[--models snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
+[--models snn-eventprop,snn-bptt,gru,esn,lstm,linear-code,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
 Wall times depend on the machine's load; report it with the numbers.
 """
 
@@ -32,8 +34,17 @@ import torch
 
 from eventbench.data import mackey_glass
 from eventbench.tasks import get_task
-from eventbench.tasks.mackey_glass import FIRST_FORECAST, forecast_smape, series_of
-from eventbench.tasks.mackey_glass_reference import LEADERBOARD_SMAPE, reference_smape
+from eventbench.tasks.mackey_glass import (
+    FIRST_FORECAST,
+    MackeyGlassData,
+    forecast_smape,
+    series_of,
+)
+from eventbench.tasks.mackey_glass_reference import (
+    LEADERBOARD_SMAPE,
+    linear_code_smape,
+    reference_smape,
+)
 from eventbench.tasks.pipeline import resolve_recipe, train
 
 METHODS = {"snn-eventprop": "eventprop", "snn-bptt": "bptt", "gru": "ann"}
@@ -92,7 +103,8 @@ def main() -> None:
     ap.add_argument("--taus", default="17", help="17, 17,18 or 17-30")
     ap.add_argument("--repeats", type=int, default=1, help="NeuroBench offsets 0..repeats-1")
     ap.add_argument("--seeds", default="0", help="training seeds of the task's models, e.g. 0,1")
-    ap.add_argument("--models", default="snn-eventprop,snn-bptt,gru,esn,lstm,mean,persistence")
+    ap.add_argument("--models",
+                    default="snn-eventprop,snn-bptt,gru,esn,lstm,linear-code,mean,persistence")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", type=int, default=1, help="for the ESN and the LSTM (the task's "
@@ -118,6 +130,13 @@ def main() -> None:
                         res = task_model_smape(m, tau, rep, args.data_dir, args.sets, seed)
                     elif m in TRIVIAL:
                         res = trivial_smape(m, series)
+                    elif m == "linear-code":
+                        cfg = resolve_recipe(get_task("mackey-glass"), None,
+                                             [*args.sets, f"data.tau={tau}", f"data.repeat={rep}"])
+                        assert isinstance(cfg.data, MackeyGlassData)
+                        res = {p: linear_code_smape(series, cfg.data,
+                                                    feedback=p == "autoregressive")
+                               for p in PROTOCOLS}
                     else:
                         torch.set_num_threads(args.threads)
                         res = {p: reference_smape(m, series, tau, rep,

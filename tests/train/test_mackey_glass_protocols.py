@@ -26,8 +26,11 @@ from eventbench.tasks.mackey_glass import (
 from eventbench.tasks.mackey_glass_reference import (
     ESN_HYPERPARAMETERS,
     ESN_WARMUP,
+    LinearCodeForecaster,
     LSTMForecaster,
     fit_esn,
+    fit_linear_code,
+    linear_code_smape,
 )
 from eventbench.tasks.pipeline import resolve_recipe
 from eventbench.train.baselines import BaselineSpec, build_baseline
@@ -186,6 +189,40 @@ def test_lstm_stepped_equals_its_sequence_forward() -> None:
             model.advance(w[n:n + 1])
             outs.append(model.output()[0, 0])
     torch.testing.assert_close(torch.stack(outs), full)
+
+
+def test_linear_code_fit_recovers_a_linear_map_and_steps_it() -> None:
+    gen = np.random.default_rng(0)
+    codes = gen.random((60, 5))
+    w_true, b_true = np.array([0.5, -1.0, 2.0, 0.0, 0.25]), 0.3
+    model = fit_linear_code(codes, codes @ w_true + b_true, ridge=0.0)
+    np.testing.assert_allclose(model.weights.numpy(), w_true, atol=1e-10)
+    assert model.bias == pytest.approx(b_true, abs=1e-10)
+    # a ridge penalty shrinks the weights: (A^T A + lambda I) x = A^T y by hand
+    a = np.concatenate([codes, np.ones((60, 1))], axis=1)
+    y = codes @ w_true + b_true
+    ridged = fit_linear_code(codes, y, ridge=5.0)
+    by_hand = np.linalg.solve(a.T @ a + 5.0 * np.eye(6), a.T @ y)
+    np.testing.assert_allclose(ridged.weights.numpy(), by_hand[:-1], atol=1e-10)
+    assert np.linalg.norm(by_hand[:-1]) < np.linalg.norm(w_true)
+    f = LinearCodeForecaster(torch.tensor(w_true), b_true)
+    assert float(f.output()) == pytest.approx(b_true)  # nothing consumed yet: the bias
+    f.advance(torch.from_numpy(codes[3:4]).float())
+    assert float(f.output()) == pytest.approx(float(codes[3] @ w_true + b_true), abs=1e-6)
+    with pytest.raises(ValueError, match="4 channels, the readout 5"):
+        f.advance(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="ridge must be >= 0"):
+        fit_linear_code(codes, y, ridge=-1.0)
+
+
+def test_linear_readout_of_the_recipe_code_forecasts_mackey_glass() -> None:
+    """The default recipe's input code (8 values x 16 interp levels, increment target) read by
+    one ridge-regressed linear map: one step ahead almost exact (measured 0.040 on repeat 0),
+    autoregressively 11.4 (persistence: 41.9)."""
+    s = _series()
+    cfg = resolve_recipe(get_task("mackey-glass"), None, []).data
+    assert linear_code_smape(s, cfg, feedback=False) < 0.1
+    assert linear_code_smape(s, cfg, feedback=True) < 20.0
 
 
 def test_increment_target_round_trip_and_errors() -> None:

@@ -86,7 +86,9 @@ __all__ = [
     "forecast",
     "forecast_smape",
     "increment_scale",
+    "input_encoder",
     "series_of",
+    "target_scale",
     "target_values",
     "windows_of",
 ]
@@ -190,6 +192,24 @@ def encode_values(v: Tensor, lo: float, hi: float, levels: int, encoding: str) -
     centres = torch.arange(levels, dtype=v.dtype)
     code = (1.0 - (pos.unsqueeze(-1) - centres).abs()).clamp(min=0.0)
     return code.flatten(-2)
+
+
+def input_encoder(series: np.ndarray, cfg: MackeyGlassData) -> Callable[[Tensor], Tensor]:
+    """The task's input code: :func:`encode_values` with ``cfg.levels`` / ``cfg.encoding`` over
+    the range ``[lo, hi]`` of the training values ``s_0 .. s_749`` of ``series`` (the slice
+    ``s_0 .. s_1500``); values ``[..., W]`` -> ``[..., W * levels]``."""
+    lo, hi = float(series[:750].min()), float(series[:750].max())
+
+    def encode(v: Tensor) -> Tensor:
+        return encode_values(v, lo, hi, cfg.levels, cfg.encoding)
+
+    return encode
+
+
+def target_scale(series: np.ndarray, target: str) -> float:
+    """``sigma`` of :func:`decode_output`: :func:`increment_scale` of the training half
+    ``s_0 .. s_750`` of ``series`` for ``target = "increment"``, 1 for ``"value"``."""
+    return increment_scale(series[:FIRST_FORECAST]) if target == "increment" else 1.0
 
 
 def series_of(train: DenseDataset, test: DenseDataset) -> np.ndarray:
@@ -316,12 +336,8 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         raise ValueError(f"data.target must be 'value' or 'increment', got {cfg.target!r}")
     splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
     s = series_of(splits.train, splits.test)
-    lo, hi = float(s[:750].min()), float(s[:750].max())
-    sigma = increment_scale(s[:751]) if cfg.target == "increment" else 1.0
-
-    def encode(v: Tensor) -> Tensor:
-        return encode_values(v, lo, hi, cfg.levels, cfg.encoding)
-
+    sigma = target_scale(s, cfg.target)
+    encode = input_encoder(s, cfg)
     lag = output_lag(recipe.train.method != "ann")
     k = cfg.hold
 

@@ -26,6 +26,20 @@ full-sequence Adam (lr 0.005, weight decay 0.001) on the MSE over the 750 traini
 
 Leaderboard (NeuroBench v1.0, canonical files, mean over repeats): LSTM 13.37, ESN 14.79
 (:data:`LEADERBOARD_SMAPE`).
+
+**Linear code readout** (this project's diagnostic reference, not a NeuroBench baseline): what
+the spiking recipe's *input code* alone supports, without a hidden layer. The code
+``c_n [N]`` of the window ending at ``s_n`` (:func:`~eventbench.tasks.mackey_glass.input_encoder`,
+``N = window * levels``) is read by one linear map fitted by ridge regression on the training
+half, :math:`o_n = w^\top c_n + b`, target ``s_{n+1}`` or its normalised increment
+(``data.target``, decoded by :func:`~eventbench.tasks.mackey_glass.decode_output`):
+
+.. math:: [w; b] = (A^\top A + \lambda I)^{-1} A^\top y,\qquad A = [c_n, 1]_{n = W-1}^{749},
+
+``lambda`` = :data:`LINEAR_CODE_RIDGE` (the first ``W - 1`` rows, whose window reaches before
+``s_0``, are left out). With ``interp`` codes this is an additive model
+:math:`\sum_k f_k(s_{n-k})` of piecewise-linear :math:`f_k`, and the Mackey-Glass derivative,
+:math:`\beta g(s(t-\tau)) - \gamma s(t)`, is additive in the delayed and the current value.
 """
 
 from __future__ import annotations
@@ -38,17 +52,30 @@ import torch
 from torch import Tensor, nn
 
 from eventbench.data.mackey_glass import MG_POINTS_PER_LYAPUNOV
-from eventbench.tasks.mackey_glass import FIRST_FORECAST, forecast, forecast_smape
+from eventbench.tasks.mackey_glass import (
+    FIRST_FORECAST,
+    MackeyGlassData,
+    forecast,
+    forecast_smape,
+    input_encoder,
+    target_scale,
+    target_values,
+    windows_of,
+)
 from eventbench.train.closed_loop import single_thread
 
 __all__ = [
     "ESN_HYPERPARAMETERS",
     "LEADERBOARD_SMAPE",
+    "LINEAR_CODE_RIDGE",
     "EchoStateNetwork",
     "EsnParams",
     "LSTMForecaster",
+    "LinearCodeForecaster",
     "fit_esn",
+    "fit_linear_code",
     "fit_lstm",
+    "linear_code_smape",
     "reference_smape",
 ]
 
@@ -226,4 +253,60 @@ def reference_smape(
         raise ValueError(f"reference baseline must be 'esn' or 'lstm', got {kind!r}")
     with torch.no_grad():
         preds = forecast(model, series, lambda v: v.double(), window, feedback)
+    return forecast_smape(preds, series[FIRST_FORECAST:])
+
+
+#: ridge penalty of :func:`fit_linear_code` (codes are in ``[0, 1]``)
+LINEAR_CODE_RIDGE = 1e-3
+
+
+class LinearCodeForecaster:
+    """A linear readout of the input code, :math:`o = w^\top c + b` (float64), stepped by
+    :func:`~eventbench.tasks.mackey_glass.forecast`: after consuming the code ``c_n [1, N]`` its
+    output ``[1, 1]`` is the prediction for ``s_{n+1}`` (before any input: ``b``)."""
+
+    def __init__(self, weights: Tensor, bias: float) -> None:
+        if weights.ndim != 1:
+            raise ValueError(f"weights must be [N], got shape {tuple(weights.shape)}")
+        self.weights = weights.double()
+        self.bias = float(bias)
+        self.last = torch.full((1, 1), self.bias, dtype=torch.float64)
+
+    def advance(self, x: Tensor) -> None:
+        """Consume one code ``x [1, N]``."""
+        if x.shape[-1] != self.weights.shape[0]:
+            raise ValueError(f"code has {x.shape[-1]} channels, the readout {self.weights.shape[0]}")
+        self.last = (x.double() @ self.weights + self.bias).reshape(1, 1)
+
+    def output(self) -> Tensor:
+        """Prediction ``[1, 1]`` from the last code consumed."""
+        return self.last
+
+
+def fit_linear_code(
+    codes: np.ndarray, targets: np.ndarray, ridge: float = LINEAR_CODE_RIDGE
+) -> LinearCodeForecaster:
+    r"""Ridge regression of ``targets [n]`` on ``codes [n, N]`` with a bias (see the module
+    docstring; the bias is penalised like the weights)."""
+    if codes.ndim != 2 or targets.shape != (codes.shape[0],):
+        raise ValueError(f"need codes [n, N] and targets [n], got {codes.shape} and {targets.shape}")
+    if not ridge >= 0.0:
+        raise ValueError(f"ridge must be >= 0, got {ridge}")
+    a = np.concatenate([codes, np.ones((codes.shape[0], 1))], axis=1).astype(np.float64)
+    sol = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ targets.astype(np.float64))
+    return LinearCodeForecaster(torch.from_numpy(sol[:-1].copy()), float(sol[-1]))
+
+
+def linear_code_smape(series: np.ndarray, cfg: MackeyGlassData, feedback: bool) -> float:
+    """sMAPE (%) of the forecast of ``s_751 .. s_1500`` by the linear readout of the code that
+    the task's settings ``cfg`` (window, levels, encoding, target) give, fitted on ``series``'
+    training half."""
+    encode = input_encoder(series, cfg)
+    sigma = target_scale(series, cfg.target)
+    w = cfg.window
+    n = np.arange(w - 1, FIRST_FORECAST - 1)  # windows ending at s_{W-1} .. s_749
+    codes = encode(torch.from_numpy(windows_of(series[:FIRST_FORECAST - 1], w)[n])).numpy()
+    model = fit_linear_code(codes, target_values(series, n + 1, cfg.target, sigma))
+    preds = forecast(model, series, encode, w, feedback, hold=cfg.hold, target=cfg.target,
+                     sigma=sigma)
     return forecast_smape(preds, series[FIRST_FORECAST:])
