@@ -305,7 +305,9 @@ def main() -> None:
     if args.worker is not None:
         print("RESULT " + json.dumps(worker(args.worker, args.data, args.batches)), flush=True)
         return
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    from eventbench.bench.runner import cpu_model
+
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     rows = [run("shd", ensure_files(args.data, "shd"), None, None)]
     report(rows[-1], 7.8, 1.5)
     if not args.no_ssc:

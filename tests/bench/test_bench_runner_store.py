@@ -32,7 +32,7 @@ def test_result_schema_and_provenance() -> None:
     assert r.schema_version == eb.SCHEMA_VERSION == 1
     assert (r.task, r.model, r.mode, r.samples, r.batches) == ("toy", "mlp", "exact", 12, 3)
     p = r.provenance
-    assert p.seed == 7 and p.device == "cpu" and p.execution_rate_hz == 50.0
+    assert p.seed == 7 and p.device.startswith("cpu (") and p.device.endswith(" cores)") and p.execution_rate_hz == 50.0
     assert p.package_versions["torch"] == torch.__version__
     assert "eventbench" in p.package_versions and "python" in p.package_versions
     assert p.data_fingerprint is not None and len(p.data_fingerprint) == 64

@@ -20,7 +20,7 @@ class Provenance:
         seed: the seed the runner set (None if it set none).
         git_commit: commit of the EventBench checkout, with ``+dirty`` when it has local
             changes (None outside a git checkout).
-        device: ``"cpu"``, ``"cuda:0 (NVIDIA H100 ...)"``, ...
+        device: ``"cpu (AMD EPYC, 2 cores)"``, ``"cuda:0 (NVIDIA H100 ...)"``, ...
         data_fingerprint: SHA-256 fingerprint of the evaluated data (see
             :func:`eventbench.bench.runner.run`), or a fingerprint declared by the task.
         execution_rate_hz: model execution rate declared by the task or the user (Hz,

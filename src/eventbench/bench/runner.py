@@ -38,6 +38,7 @@ from eventbench.bench.metrics.workload import (
 )
 from eventbench.bench.models import ModelAdapter, as_adapter
 from eventbench.bench.result import SCHEMA_VERSION, Provenance, RunResult
+from eventbench.core.threads import default_threads
 
 if TYPE_CHECKING:
     from eventbench.bench.store import ResultStore
@@ -153,11 +154,29 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty.stdout.strip() else "")
 
 
+@functools.cache
+def cpu_model() -> str:
+    """The processor's model name: the first ``model name`` of ``/proc/cpuinfo`` on Linux,
+    ``platform.processor()`` elsewhere, the architecture when neither says more."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def describe_device(device: torch.device) -> str:
-    """Human-readable device description."""
+    """Human-readable device description: ``"cuda:0 (NVIDIA H100 ...)"``, or for the CPU
+    ``"cpu (AMD EPYC, 2 cores)"`` (the cores this process may use), since timings depend on it."""
     if device.type == "cuda":
         idx = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
+    if device.type == "cpu":
+        return f"cpu ({cpu_model()}, {default_threads()} cores)"
     return str(device)
 
 

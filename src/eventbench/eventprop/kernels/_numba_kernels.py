@@ -94,23 +94,66 @@ def _declared(builder: Any, name: str, fnty: Any) -> Any:
         return ir.Function(builder.module, fnty, name=name)
 
 
+def _compress_store(builder: Any, vals: Any, mask: Any, ptr: Any) -> None:
+    """Stores the lanes of the 16-lane vector ``vals`` set in ``mask`` (``<16 x i1>``) in lane
+    order at ``ptr`` and may overwrite up to 16 elements there (the caller has that room): the
+    lanes are packed in registers (``llvm.experimental.vector.compress``) and written with one
+    plain vector store. A masked compress *store* (``llvm.masked.compressstore``) is one
+    instruction on AVX-512 but microcoded and about as slow as a cache miss on some cores (AMD
+    Zen 4); the register form is a few cycles on every AVX-512 core and lane by lane elsewhere.
+    Vectors wider than 512 bits (16 x 64 bit) go as two halves of 8 lanes, the second stored
+    after the lanes of the first."""
+    vt = vals.type
+    i32 = ir.IntType(32)
+    if _lane_bits(vt.element) * SCAN_LANES > 512:
+        half = SCAN_LANES // 2
+        bits = ir.IntType(half)
+        popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
+        for h in range(2):
+            sel = ir.Constant(ir.VectorType(i32, half), list(range(h * half, (h + 1) * half)))
+            v_h = builder.shuffle_vector(vals, ir.Constant(vt, ir.Undefined), sel)
+            m_h = builder.shuffle_vector(mask, ir.Constant(mask.type, ir.Undefined), sel)
+            _compress_store_one(builder, v_h, m_h, ptr)
+            if h == 0:
+                n_lo = builder.zext(builder.call(popcount, [builder.bitcast(m_h, bits)]), ir.IntType(64))
+                ptr = builder.gep(ptr, [n_lo])
+    else:
+        _compress_store_one(builder, vals, mask, ptr)
+
+
+def _compress_store_one(builder: Any, vals: Any, mask: Any, ptr: Any) -> None:
+    """One register compress of ``vals`` under ``mask`` and one unaligned vector store of all
+    its lanes at ``ptr`` (see :func:`_compress_store`)."""
+    vt = vals.type
+    bits = _lane_bits(vt.element)
+    kind = f"v{vt.count}{'i' if isinstance(vt.element, ir.IntType) else 'f'}{bits}"
+    compress = _declared(
+        builder, f"llvm.experimental.vector.compress.{kind}", ir.FunctionType(vt, [vt, mask.type, vt])
+    )
+    packed = builder.call(compress, [vals, mask, ir.Constant(vt, ir.Undefined)])
+    builder.store(packed, builder.bitcast(ptr, vt.as_pointer()), align=bits // 8)
+
+
+def _lane_bits(t: Any) -> int:
+    """Bits of the LLVM scalar type ``t`` (an integer, ``float`` or ``double``)."""
+    if isinstance(t, ir.IntType):
+        return int(t.width)
+    return 64 if isinstance(t, ir.DoubleType) else 32
+
+
 def _store_lanes(builder: Any, mask: Any, c0: Any, skip: Any, out: Any, k: Any, width: int) -> Any:
-    """Compress-stores the lane numbers ``c0 + i`` of the lanes ``i >= skip`` set in ``mask``
-    (``<16 x i1>``) as ``width``-bit integers at the pointer of element ``k`` of ``out`` (an array
-    structure); returns the mask restricted to those lanes."""
+    """Stores the lane numbers ``c0 + i`` of the lanes ``i >= skip`` set in ``mask``
+    (``<16 x i1>``) as ``width``-bit integers from element ``k`` of ``out`` (an array structure;
+    up to 16 elements there may be overwritten, :func:`_compress_store`); returns the mask
+    restricted to those lanes."""
     n = SCAN_LANES
     it = ir.IntType(width)
     vi = ir.VectorType(it, n)
-    vm = ir.VectorType(ir.IntType(1), n)
     lane = ir.Constant(vi, list(range(n)))
     skip_v = _splat(builder, builder.trunc(skip, it) if width < 64 else skip, vi)
     mask = builder.and_(mask, builder.icmp_unsigned(">=", lane, skip_v))
     c0_v = _splat(builder, builder.trunc(c0, it) if width < 64 else c0, vi)
-    ptr = builder.gep(out.data, [k])
-    store = _declared(
-        builder, f"llvm.masked.compressstore.v{n}i{width}", ir.FunctionType(ir.VoidType(), [vi, ptr.type, vm])
-    )
-    builder.call(store, [builder.add(lane, c0_v), ptr, mask])
+    _compress_store(builder, builder.add(lane, c0_v), mask, builder.gep(out.data, [k]))
     return mask
 
 
@@ -134,8 +177,9 @@ def _spikes16_typer(
 ) -> Any:
     """Intrinsic ``spikes16(a, off, theta, c0, skip, out, k) -> int``: the lanes ``i >= skip``
     of the 16 values ``a[off + i]`` with ``a[off + i] >= theta`` (ordered: NaN is no spike) are
-    stored as ``c0 + i`` at ``out[k:]`` (int64) in lane order; returns how many (one compare and
-    one compress store, no branch per neuron; see :func:`_compress16_typer`)."""
+    stored as ``c0 + i`` at ``out[k:]`` (int64) in lane order, where ``out`` has room for 16
+    more (not checked); returns how many (one compare and one compress, no branch per neuron;
+    see :func:`_compress16_typer`)."""
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         vals = _load_lanes(context, builder, sig.args[0], args[0], args[1])
@@ -158,8 +202,8 @@ def _compress16_typer(
     ``xf[off + i]``, those that are not zero (NaN included, both zeros excluded: ``x != 0``) with
     ``i >= skip`` are stored in lane order at ``ev_val[k:]``, their channels ``c0 + i`` (int32)
     at ``ev_ch[k:]``; returns how many. One vector load, one compare into a lane mask and two
-    compress stores (``llvm.masked.compressstore``: one instruction each on AVX-512, lane by
-    lane elsewhere), with no branch per channel or event. ``xf`` is 1-D float32 or float64 and
+    compresses (:func:`_compress_store`: a register compress and a plain store each on
+    AVX-512, lane by lane elsewhere), with no branch per channel or event. ``xf`` is 1-D float32 or float64 and
     ``off + 16 <= len(xf)``; ``ev_ch``/``ev_val`` have room for 16 more (not checked)."""
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
@@ -168,14 +212,7 @@ def _compress16_typer(
         ca = context.make_array(sig.args[4])(context, builder, args[4])
         mask = _store_lanes(builder, nonzero, args[2], args[3], ca, args[6], 32)
         va = context.make_array(sig.args[5])(context, builder, args[5])
-        p_val = builder.gep(va.data, [args[6]])
-        kind = "f32" if sig.args[0].dtype.bitwidth == 32 else "f64"
-        vm = ir.VectorType(ir.IntType(1), SCAN_LANES)
-        store_val = _declared(
-            builder, f"llvm.masked.compressstore.v{SCAN_LANES}{kind}",
-            ir.FunctionType(ir.VoidType(), [vals.type, p_val.type, vm]),
-        )
-        builder.call(store_val, [vals, p_val, mask])
+        _compress_store(builder, vals, mask, builder.gep(va.data, [args[6]]))
         return _popcount(builder, mask)
 
     return types.int64(xf, off, c0, skip, ev_ch, ev_val, k), codegen
@@ -242,7 +279,7 @@ def _scan_row(
 def _collect_spikes(vv: Arr, nl: int, theta: Any, cur: Arr, base: int) -> int:
     """Writes the neurons ``m < nl`` with ``vv[m] >= theta`` in increasing order at
     ``cur[base:]`` (room for ``nl + 16`` is the caller's) and returns how many: 16 neurons per
-    compare and compress store (:func:`_spikes16`), the partial chunk as the last 16 with those
+    compare and compress (:func:`_spikes16`), the partial chunk as the last 16 with those
     already read skipped, layers of fewer than 16 neurons one by one."""
     k = 0
     if nl < SCAN_LANES:
@@ -1390,41 +1427,65 @@ def coo_batch_kernel(
     """The coalesced COO entries of the dense batch ``[n_steps, b, N]`` of the samples ``idx``
     of a :class:`~eventbench.data.BinnedEvents` (``ptr``, ``step``, ``channel``): the step,
     sample and channel indices ``[3, nnz]`` sorted by ``(step, sample, channel)``, one entry per
-    non-empty bin, and the values ``[nnz]``, 1 (``binary``) or the number of events in the bin. The same entries as
-    ``BinnedEvents.sparse`` (a sort of all ``E`` events) in ``O(E + n_steps * b)``: a counting
-    sort on ``(step, sample)``, then the few channels of each bin sorted in place."""
+    non-empty bin, and the values ``[nnz]``, 1 (``binary``) or the number of events in the bin.
+    The same entries as ``BinnedEvents.sparse`` (a sort of all ``E`` events) in
+    ``O(E + n_steps * b + N)``: a least-significant-digit radix sort of the batch's events,
+    a stable counting sort by channel, then one by the key ``step * b + sample``, so that the
+    channels of each bin come out in increasing order and duplicates are adjacent."""
     b = idx.shape[0]
     nkey = n_steps * b
-    counts = np.zeros(nkey + 1, np.int64)
+    start = np.zeros(nkey + 1, np.int64)  # start[key + 1]: events of the keys <= key
+    n_ch = 0
     for j in range(b):
         s = idx[j]
         for e in range(ptr[s], ptr[s + 1]):
-            counts[np.int64(step[e]) * b + j + 1] += 1
-    start = np.cumsum(counts)
+            start[np.int64(step[e]) * b + j + 1] += 1
+            n_ch = max(n_ch, np.int64(channel[e]) + 1)
+    for key in range(nkey):
+        start[key + 1] += start[key]
     total = start[nkey]
+    # pass 1: the keys of the events, in channel order (stable); c_end[c]: end of channel c's run
+    c_end = np.zeros(n_ch + 1, np.int64)
+    for j in range(b):
+        s = idx[j]
+        for e in range(ptr[s], ptr[s + 1]):
+            c_end[np.int64(channel[e]) + 1] += 1
+    for c in range(n_ch):
+        c_end[c + 1] += c_end[c]
+    keys = np.empty(total, np.int64)
+    for j in range(b):
+        s = idx[j]
+        for e in range(ptr[s], ptr[s + 1]):
+            c = np.int64(channel[e])
+            keys[c_end[c]] = np.int64(step[e]) * b + j
+            c_end[c] += 1
+    # pass 2: the channels by key (stable: increasing within a key)
     chans = np.empty(total, np.int64)
     cursor = start[:nkey].copy()
-    for j in range(b):
-        s = idx[j]
-        for e in range(ptr[s], ptr[s + 1]):
-            key = np.int64(step[e]) * b + j
-            chans[cursor[key]] = channel[e]
-            cursor[key] += 1
-    ind = np.empty((3, total), np.int64)
-    o_v = np.empty(total, np.float64)
+    c = 0
+    for i in range(total):
+        while i >= c_end[c]:
+            c += 1
+        key = keys[i]
+        chans[cursor[key]] = c
+        cursor[key] += 1
+    # non-empty bins, so that the outputs are allocated at their size (no copy after)
+    nnz = 0
+    for key in range(nkey):
+        lo = start[key]
+        hi = start[key + 1]
+        if hi > lo:
+            nnz += 1
+            for i in range(lo + 1, hi):
+                nnz += chans[i] != chans[i - 1]
+    ind = np.empty((3, nnz), np.int64)
+    o_v = np.empty(nnz, np.float64)
     n = 0
     for key in range(nkey):
         lo = start[key]
         hi = start[key + 1]
         if hi == lo:
             continue
-        for i in range(lo + 1, hi):  # insertion sort: a bin holds a handful of events
-            c = chans[i]
-            k = i - 1
-            while k >= lo and chans[k] > c:
-                chans[k + 1] = chans[k]
-                k -= 1
-            chans[k + 1] = c
         t = key // b
         j = key - t * b
         prev = -1
@@ -1440,4 +1501,4 @@ def coo_batch_kernel(
             o_v[n] = 1.0
             n += 1
             prev = c
-    return ind[:, :n], o_v[:n]
+    return ind, o_v

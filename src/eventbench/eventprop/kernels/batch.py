@@ -1,10 +1,13 @@
-"""Sparse input batches for the CPU kernels, built by a compiled counting sort.
+"""Sparse input batches for the CPU kernels, built by a compiled radix sort.
 
 :func:`sparse_batch` returns the tensor of :meth:`eventbench.data.BinnedEvents.sparse` (the
-definition; ``tests/eventprop/test_kernels.py`` checks equality, indices, values and dtype) in
-``O(E + T b)`` instead of the ``O(E log E)`` sort of all events: for an SHD batch (32 samples,
-about 250 000 events) 6.4 ms of CPU instead of 14-21 ms (loaded 2-core machine), the training
-loop's batching time (``benchmarks/shd_epoch.py``). It releases the GIL.
+definition; ``tests/eventprop/test_sparse_batch.py`` checks equality, indices, values and
+dtype) in ``O(E + T b + N)`` instead of the ``O(E log E)`` sort of all events: two stable
+counting sorts, by channel, then by ``(step, sample)``. For an SHD-sized batch (32 samples of
+8000 events, T = 1000, 700 channels; single thread, AMD EPYC) 2.8 ms instead of 4.9 ms for a
+counting sort by ``(step, sample)`` followed by an insertion sort of each bin's channels, and
+14-21 ms for the full sort; this is the training loop's batching time
+(``benchmarks/shd_epoch.py``). It releases the GIL.
 """
 
 from __future__ import annotations
