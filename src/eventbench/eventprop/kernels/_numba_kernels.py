@@ -1440,7 +1440,7 @@ def coo_batch_kernel(
         s = idx[j]
         for e in range(ptr[s], ptr[s + 1]):
             start[np.int64(step[e]) * b + j + 1] += 1
-            n_ch = max(n_ch, np.int64(channel[e]) + 1)
+            n_ch = max(n_ch, int(channel[e]) + 1)
     for key in range(nkey):
         start[key + 1] += start[key]
     total = start[nkey]
@@ -1456,9 +1456,9 @@ def coo_batch_kernel(
     for j in range(b):
         s = idx[j]
         for e in range(ptr[s], ptr[s + 1]):
-            c = np.int64(channel[e])
-            keys[c_end[c]] = np.int64(step[e]) * b + j
-            c_end[c] += 1
+            ch = int(channel[e])
+            keys[c_end[ch]] = np.int64(step[e]) * b + j
+            c_end[ch] += 1
     # pass 2: the channels by key (stable: increasing within a key)
     chans = np.empty(total, np.int64)
     cursor = start[:nkey].copy()
