@@ -12,6 +12,7 @@ import datetime as _dt
 import functools
 import hashlib
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -38,7 +39,6 @@ from eventbench.bench.metrics.workload import (
 )
 from eventbench.bench.models import ModelAdapter, as_adapter
 from eventbench.bench.result import SCHEMA_VERSION, Provenance, RunResult
-from eventbench.core.threads import default_threads
 
 if TYPE_CHECKING:
     from eventbench.bench.store import ResultStore
@@ -176,7 +176,11 @@ def describe_device(device: torch.device) -> str:
         idx = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
     if device.type == "cpu":
-        return f"cpu ({cpu_model()}, {default_threads()} cores)"
+        try:  # the cores this process may run on; the harness does not import the engine
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            cores = os.cpu_count() or 1
+        return f"cpu ({cpu_model()}, {cores} cores)"
     return str(device)
 
 
