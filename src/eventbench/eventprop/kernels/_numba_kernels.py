@@ -107,16 +107,13 @@ def _compress_store(builder: Any, vals: Any, mask: Any, ptr: Any) -> None:
     i32 = ir.IntType(32)
     if _lane_bits(vt.element) * SCAN_LANES > 512:
         half = SCAN_LANES // 2
-        bits = ir.IntType(half)
-        popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
         for h in range(2):
             sel = ir.Constant(ir.VectorType(i32, half), list(range(h * half, (h + 1) * half)))
             v_h = builder.shuffle_vector(vals, ir.Constant(vt, ir.Undefined), sel)
             m_h = builder.shuffle_vector(mask, ir.Constant(mask.type, ir.Undefined), sel)
             _compress_store_one(builder, v_h, m_h, ptr)
             if h == 0:
-                n_lo = builder.zext(builder.call(popcount, [builder.bitcast(m_h, bits)]), ir.IntType(64))
-                ptr = builder.gep(ptr, [n_lo])
+                ptr = builder.gep(ptr, [_popcount(builder, m_h)])
     else:
         _compress_store_one(builder, vals, mask, ptr)
 
@@ -158,8 +155,8 @@ def _store_lanes(builder: Any, mask: Any, c0: Any, skip: Any, out: Any, k: Any, 
 
 
 def _popcount(builder: Any, mask: Any) -> Any:
-    """Number of set lanes of a ``<16 x i1>`` mask, as int64."""
-    bits = ir.IntType(SCAN_LANES)
+    """Number of set lanes of a ``<n x i1>`` mask, as int64."""
+    bits = ir.IntType(mask.type.count)
     popcount = builder.module.declare_intrinsic("llvm.ctpop", [bits])
     return builder.zext(builder.call(popcount, [builder.bitcast(mask, bits)]), ir.IntType(64))
 
