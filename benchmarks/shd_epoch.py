@@ -305,7 +305,7 @@ def main() -> None:
     if args.worker is not None:
         print("RESULT " + json.dumps(worker(args.worker, args.data, args.batches)), flush=True)
         return
-    from eventbench.bench.runner import cpu_model
+    from eventbench.machine import cpu_model
 
     print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     rows = [run("shd", ensure_files(args.data, "shd"), None, None)]

@@ -681,7 +681,7 @@ def main() -> None:
 
     print(f"SHD-shaped step benchmark: batch {BATCH}, {N_IN} inputs ({DENSITY:.1%} active), "
           f"{N_HID} recurrent LIF, {N_OUT} outputs, {THREADS} threads")  # fmt: skip
-    from eventbench.bench.runner import cpu_model
+    from eventbench.machine import cpu_model
 
     print(f"python {platform.python_version()}, torch {torch.__version__}, {cpu_model()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip

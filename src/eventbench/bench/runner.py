@@ -12,7 +12,6 @@ import datetime as _dt
 import functools
 import hashlib
 import logging
-import os
 import platform
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from eventbench.bench.metrics.workload import (
 )
 from eventbench.bench.models import ModelAdapter, as_adapter
 from eventbench.bench.result import SCHEMA_VERSION, Provenance, RunResult
+from eventbench.machine import available_cores, cpu_model
 
 if TYPE_CHECKING:
     from eventbench.bench.store import ResultStore
@@ -154,21 +154,6 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty.stdout.strip() else "")
 
 
-@functools.cache
-def cpu_model() -> str:
-    """The processor's model name: the first ``model name`` of ``/proc/cpuinfo`` on Linux,
-    ``platform.processor()`` elsewhere, the architecture when neither says more."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def describe_device(device: torch.device) -> str:
     """Human-readable device description: ``"cuda:0 (NVIDIA H100 ...)"``, or for the CPU
     ``"cpu (AMD EPYC, 2 cores)"`` (the cores this process may use), since timings depend on it."""
@@ -176,11 +161,7 @@ def describe_device(device: torch.device) -> str:
         idx = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
     if device.type == "cpu":
-        try:  # the cores this process may run on; the harness does not import the engine
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            cores = os.cpu_count() or 1
-        return f"cpu ({cpu_model()}, {cores} cores)"
+        return f"cpu ({cpu_model()}, {available_cores()} cores)"
     return str(device)
 
 

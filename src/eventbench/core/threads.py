@@ -38,6 +38,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from eventbench.machine import available_cores
+
 __all__ = ["default_threads", "kernel_threads", "mark_serial_step", "serial_torch", "thread_cpu_ns"]
 
 _state = threading.local()
@@ -48,12 +50,9 @@ _hooks_installed = False
 
 
 def default_threads() -> int:
-    """Cores this process may run on (its CPU affinity; ``os.cpu_count()`` where the platform
-    has no affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    """Cores this process may run on (:func:`eventbench.machine.available_cores`: its CPU
+    affinity, ``os.cpu_count()`` where the platform has no affinity), at least 1."""
+    return available_cores()
 
 
 def kernel_threads() -> int:
