@@ -145,6 +145,12 @@ class MackeyGlassData(DataConfig):
 TARGETS = ("value", "increment")
 
 
+def _check_target(target: str) -> None:
+    """Raises ValueError naming ``data.target`` unless ``target`` is one of :data:`TARGETS`."""
+    if target not in TARGETS:
+        raise ValueError(f"data.target must be 'value' or 'increment', got {target!r}")
+
+
 def increment_scale(train_values: np.ndarray) -> float:
     r"""``sigma``: the standard deviation of the increments :math:`s_{i+1} - s_i` of the training
     values ``[n]`` (the unit of the ``increment`` target)."""
@@ -157,11 +163,10 @@ def increment_scale(train_values: np.ndarray) -> float:
 def target_values(s: np.ndarray, idx: np.ndarray, target: str, sigma: float) -> np.ndarray:
     r"""Training targets for the series values ``s[idx]`` (``idx [J]`` -> ``[J]``): ``value``:
     :math:`s_i`; ``increment``: :math:`(s_i - s_{i-1}) / \sigma` (0 for ``i = 0``)."""
+    _check_target(target)
     if target == "value":
         out: np.ndarray = s[idx]
         return out
-    if target != "increment":
-        raise ValueError(f"data.target must be 'value' or 'increment', got {target!r}")
     inc: np.ndarray = (s[idx] - s[np.maximum(idx - 1, 0)]) / sigma
     return inc
 
@@ -170,10 +175,9 @@ def decode_output(out: float, last: float, target: str, sigma: float) -> float:
     r"""The prediction of :math:`s_{n+1}` from the model's output after the input :math:`s_n =`
     ``last``: ``value``: ``out``; ``increment``: :math:`s_n + \sigma \cdot out` (one add and
     one multiply per forecast step, outside the network)."""
+    _check_target(target)
     if target == "value":
         return out
-    if target != "increment":
-        raise ValueError(f"data.target must be 'value' or 'increment', got {target!r}")
     return last + sigma * out
 
 
@@ -332,8 +336,7 @@ def _load(recipe: Recipe, data_dir: Path | None) -> TaskData:
         )
     if cfg.encoding not in ("interp", "level"):
         raise ValueError(f"data.encoding must be 'interp' or 'level', got {cfg.encoding!r}")
-    if cfg.target not in TARGETS:
-        raise ValueError(f"data.target must be 'value' or 'increment', got {cfg.target!r}")
+    _check_target(cfg.target)
     splits = mackey_glass(cfg.tau, data_dir, source=cfg.source, repeat=cfg.repeat)  # type: ignore[arg-type]
     s = series_of(splits.train, splits.test)
     sigma = target_scale(s, cfg.target)
