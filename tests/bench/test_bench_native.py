@@ -154,3 +154,35 @@ def test_harness_runs_without_training_code() -> None:
                 if mod.startswith("eventbench.core"):
                     # only in native.py, inside a function or under TYPE_CHECKING
                     assert path.name == "native.py" and node.col_offset > 0, (path, node.lineno)
+
+
+@pytest.mark.parametrize("kind", ["spikes", "counts", "currents"])
+def test_native_counts_the_input_to_readout_skip(gen: torch.Generator, kind: str) -> None:
+    """The skip costs one operation per input event and non-zero skip weight, over the steps
+    0..T-2 (the last step's input would arrive after the trial); dense T x n_in x n_out."""
+    spec = core.NetworkSpec(n_inputs=6, hidden=(core.LayerSpec(8),), n_outputs=3, dt_s=1e-3,
+                            n_steps=T, skip=True, init_skip=core.Normal(0.0, 1.0))
+    net = core.SNN(spec, method=core.SurrogateBPTT(), seed=0)
+    with torch.no_grad():
+        net.readout_layer.mask_skip[1, :2] = False
+        net.apply_masks()
+    x = inputs(gen, kind != "spikes")
+    if kind == "currents":
+        x = x * 0.3
+    model = eb.NativeSNNModel(net)
+    session = model.counting_session("exact", frozenset({"ops"}))
+    with torch.no_grad(), session:
+        model(x)
+        ops = session.end_batch(B).ops["skip"]
+    fan = (net.tensors().w_skip != 0).double()
+    assert fan.sum() == 6 * 3 - 2
+    expected = int((x[:-1].double() @ fan).sum().item())
+    assert expected > 0
+    if kind == "currents":  # one multiply-accumulate per non-zero entry and synapse
+        macs = int(((x[:-1] != 0).double() @ fan).sum().item())
+        assert (ops.effective_acs, ops.effective_macs) == (0, macs)
+    else:  # a count k is k events
+        assert (ops.effective_acs, ops.effective_macs) == (expected, 0)
+    assert ops.dense == T * B * 6 * 3
+    assert "skip" in dict(model.effective_weights())
+    assert model.connection_counts().zeros == 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from eventbench.core import SNN, Delays, LayerSpec, LIFParams, NetworkSpec
+from eventbench.core import SNN, Delays, LayerSpec, LIFParams, NetworkSpec, Normal
 from eventbench.eventprop import EventProp
 from eventbench.readout import AvgVoltage, FirstSpikeTime, VoltageTrace
 
@@ -360,3 +360,36 @@ def test_missing_nir_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     net = SNN(NetworkSpec(3, (LayerSpec(4),), 2, DT, T))
     with pytest.raises(ImportError, match=r"needs the 'nir' package: pip install 'eventbench\[nir\]'"):
         ebnir.export(net)
+
+
+@pytest.mark.parametrize("spike_dt_s", [None, 1e-4])
+def test_input_to_readout_skip_round_trip(tmp_path: Path, spike_dt_s: float | None) -> None:
+    """The skip is exported as Input -> Linear -> Delay(dt) -> readout and loads back as the
+    same network (same readout to rounding)."""
+    spec = NetworkSpec(3, (LayerSpec(6, recurrent=True, init_ff=Normal(1.0, 1.0)),), 2, DT, T,
+                       output_bias=True, skip=True, init_skip=Normal(0.0, 1.0))
+    net = SNN(spec, VoltageTrace(), seed=2, dtype=torch.float64)
+    g = ebnir.export(net, spike_dt_s=spike_dt_s)
+    assert ("input", "fc_skip_d1") in g.edges and ("fc_skip_d1_delay", "readout") in g.edges
+    np.testing.assert_allclose(g.nodes["fc_skip_d1_delay"].delay, DT)
+    back = ebnir.load(ebnir.read(ebnir.write(tmp_path / "skip.nir", g)), readout=VoltageTrace(),
+                      dtype=torch.float64, spike_dt_s=spike_dt_s)
+    assert back.spec.skip
+    assert back.readout_layer.w_skip is not None and net.readout_layer.w_skip is not None
+    torch.testing.assert_close(back.readout_layer.w_skip, net.readout_layer.w_skip,
+                               rtol=1e-12, atol=0)
+    x = (torch.rand(T, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.4).double()
+    ref = net(x).readout
+    assert ref.abs().max() > 0.1
+    torch.testing.assert_close(back(x).readout, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_skip_without_its_one_step_delay_is_an_error_naming_dt() -> None:
+    spec = NetworkSpec(3, (LayerSpec(4),), 2, DT, T, skip=True, init_skip=Normal(0.0, 1.0))
+    g = ebnir.export(SNN(spec, VoltageTrace(), seed=0))
+    g.edges.remove(("fc_skip_d1", "fc_skip_d1_delay"))
+    g.edges.remove(("fc_skip_d1_delay", "readout"))
+    del g.nodes["fc_skip_d1_delay"]
+    g.edges.append(("fc_skip_d1", "readout"))
+    with pytest.raises(ebnir.NIRConversionError, match=r"skip must be delayed by exactly one step dt"):
+        ebnir.load(g, readout=VoltageTrace())

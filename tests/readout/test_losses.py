@@ -140,3 +140,22 @@ def test_rate_regulariser_surrogate_loss() -> None:
     loss.backward()
     assert counts.grad is not None
     assert counts.grad[0, 0].item() > 0 > counts.grad[0, 1].item()  # lower high rates, raise low
+
+
+def test_washout_skips_the_first_steps_of_per_step_losses() -> None:
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(6, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(6, 3, 2, generator=g, dtype=torch.float64)
+    # 0.5 * sum over the scored steps 2..5 / (B * 4 steps)
+    expected = 0.5 * ((v[2:] - y[2:]) ** 2).sum() / (3 * 4)
+    loss = VoltageMSE(washout=2)(v, y)
+    torch.testing.assert_close(loss, expected, rtol=1e-14, atol=0)
+    (grad,) = torch.autograd.grad(loss, v)
+    assert torch.all(grad[:2] == 0) and torch.all(grad[2:] != 0)
+    labels = torch.tensor([0, 1, 1])
+    torch.testing.assert_close(PerStepCrossEntropy(washout=5)(v, labels),
+                               PerStepCrossEntropy()(v[5:], labels), rtol=1e-14, atol=0)
+    with pytest.raises(ValueError, match="washout of 6 steps leaves nothing of a 6-step trial"):
+        VoltageMSE(washout=6)(v, y)
+    with pytest.raises(ValueError, match="washout must be a non-negative number of steps, got -1"):
+        PerStepCrossEntropy(washout=-1)

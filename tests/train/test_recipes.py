@@ -141,3 +141,37 @@ def test_mackey_glass_regression_path(tmp_path: Path) -> None:
     assert result.tags["loss"] == "mse" and result.samples == len(data.test)
     gru = build(dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, method="ann")), data)
     assert gru.kind == "ann" and gru.description["spec"]["per_step"] is True
+
+
+def test_washout_and_least_squares_readout_settings_are_checked() -> None:
+    mg, yy = get_task("mackey-glass"), get_task("yinyang")
+    with pytest.raises(ConfigError, match=r"--set train\.washout_ms = 50\.0: must be in \[0, "
+                                          r"data\.duration_ms = 50\.0\)"):
+        resolve_recipe(mg, None, ["train.washout_ms=50"])
+    with pytest.raises(ConfigError, match=r"train\.readout_init = 'least-squares': a least-squares "
+                                          r"readout needs train\.loss = 'mse' \(a voltage trace\), "
+                                          r"got 'ce'"):
+        resolve_recipe(yy, None, ["train.readout_init=least-squares"])
+    # the GRU baseline of the same recipe ignores it
+    assert resolve_recipe(mg, None, [], method="ann").train.readout_init == "least-squares"
+    with pytest.raises(ConfigError, match=r"train\.readout_init must be one of"):
+        resolve_recipe(mg, None, ["train.readout_init=lsq"])
+    with pytest.raises(ConfigError, match=r"train\.readout_ridge = -1\.0: must be >= 0"):
+        resolve_recipe(mg, None, ["train.readout_ridge=-1"])
+
+
+def test_freeze_hidden_trains_only_the_readout(tmp_path: Path) -> None:
+    from eventbench.tasks.pipeline import train
+
+    task = get_task("yinyang")
+    sets = ["train.freeze_hidden=true", "data.max_train=64", "data.max_eval=32", "train.threads=1"]
+    recipe = resolve_recipe(task, None, sets, epochs=1)
+    data = task.load(recipe, tmp_path)
+    initial = build(recipe, data).module.state_dict()
+    trained, _ = train(task, recipe, data, tmp_path / "run")
+    after = trained.module.state_dict()
+    assert all(not p.requires_grad for p in trained.module.layers.parameters())
+    for k, v in initial.items():
+        if k.startswith("layers."):
+            assert torch.equal(after[k], v), k
+    assert not torch.equal(after["readout_layer.w"], initial["readout_layer.w"])

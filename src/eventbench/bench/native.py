@@ -12,11 +12,13 @@ entries of row ``i`` (the synapses presynaptic neuron ``i`` drives):
   ``sum_{t,b,i} x[t,b,i] * fanout_ff0(i)`` (an input count ``k`` is ``k`` events) plus, for
   each hidden layer ``l``, ``sum_{spikes of l with stamp < T} (fanout_ff(l+1)(n) +
   fanout_rec(l)(n))`` where ``ff(L)`` is the readout. Spikes stamped ``T`` reach no target
-  (design.md) and cost nothing. Effective MACs are 0.
+  (design.md) and cost nothing. Effective MACs are 0. An input -> readout skip
+  (``NetworkSpec(skip=True)``, connection ``"skip"``) is counted like the input projection
+  over the steps ``0 .. T-2`` (the input of step ``n`` reaches the readout at step ``n + 1``).
 * ``neurobench`` mode applies NeuroBench's rules to the same deliveries: per step, the input
   projection costs ``nnz(x_t) * fanout`` (not multiplicity) and is MACs when a count >= 2
   occurs in that step, ACs otherwise; spikes are binary, hence ACs.
-* **Dense**: ``T x n_pre x n_post`` per connection (feed-forward, recurrent, readout).
+* **Dense**: ``T x n_pre x n_post`` per connection (feed-forward, recurrent, readout, skip).
 * **Activations**: hidden spikes (and the spiking output population if ``output_kind="lif"``),
   ``T x B x N`` elements per population, one non-zero per recorded spike.
 * **Membrane updates**: clock-driven, every neuron (hidden and readout) every step:
@@ -62,6 +64,7 @@ class NativeSNNModel(ModelAdapter):
         self._input_nnz: Tensor | None = None  # [T, n_in] non-zeros per step and channel
         self._input_sum: Tensor | None = None  # [n_in] float64 event counts
         self._graded_steps: Tensor | None = None  # [T] bool: a count >= 2 in that step
+        self._input_last: Tensor | None = None  # [n_in] float64 counts of the last step
 
     def __call__(self, inputs: Any) -> Tensor:
         x: Tensor = inputs
@@ -69,6 +72,7 @@ class NativeSNNModel(ModelAdapter):
         self._last = out
         self._input_nnz = (x != 0).sum(dim=1)
         self._input_sum = x.sum(dim=(0, 1), dtype=torch.float64)
+        self._input_last = x[-1].sum(dim=0, dtype=torch.float64)
         self._graded_steps = ((x != 0) & (x != 1) & (x != -1)).flatten(1).any(dim=1)
         readout: Tensor = out.readout
         return readout
@@ -91,6 +95,8 @@ class NativeSNNModel(ModelAdapter):
             if wr is not None:
                 out.append((f"layers.{i}.rec", wr.detach()))
         out.append(("readout", t.w_out.detach()))
+        if t.w_skip is not None:
+            out.append(("skip", t.w_skip.detach()))
         return out
 
     def connection_counts(self) -> SparsityCount:
@@ -127,9 +133,10 @@ class _NativeSession:
     def end_batch(self, batch_size: int) -> BatchCounts:
         m = self.model
         out, nnz, xsum, graded = m._last, m._input_nnz, m._input_sum, m._graded_steps
-        if out is None or nnz is None or xsum is None or graded is None:
+        last = m._input_last
+        if out is None or nnz is None or xsum is None or graded is None or last is None:
             raise RuntimeError("NativeSNNModel: end_batch called before a forward pass")
-        m._last = m._input_nnz = m._input_sum = m._graded_steps = None
+        m._last = m._input_nnz = m._input_sum = m._graded_steps = m._input_last = None
         spec = m.net.spec
         t_steps = spec.n_steps
         counts = BatchCounts(batch_size=batch_size)
@@ -141,22 +148,16 @@ class _NativeSession:
             return (weights[name] != 0).sum(dim=1)  # [n_pre]
 
         # input -> first hidden layer
-        f0 = fanout("layers.0.ff")
-        ops0 = LayerOps(dense=t_steps * batch_size * sizes[0] * sizes[1], calls=t_steps)
-        if self.mode == "exact":
-            v = float((xsum * f0.to(torch.float64)).sum().item())
-            if v != round(v):
-                # graded input currents (not whole spike counts): one multiply-accumulate per
-                # non-zero input entry and synapse
-                ops0.effective_macs = int((nnz.to(torch.int64) * f0).sum().item())
-            else:
-                ops0.effective_acs = round(v)
-        else:
-            per_step = (nnz.to(torch.int64) * f0).sum(dim=1)  # [T]
-            step_has_counts = graded
-            ops0.effective_macs = int(per_step[step_has_counts].sum().item())
-            ops0.effective_acs = int(per_step[~step_has_counts].sum().item())
-        counts.ops["layers.0.ff"] = ops0
+        counts.ops["layers.0.ff"] = self._input_ops(
+            fanout("layers.0.ff"), xsum, nnz, graded, t_steps * batch_size * sizes[0] * sizes[1]
+        )
+        if "skip" in weights:
+            # input -> readout: the input of step n arrives at step n + 1, so the last step's
+            # input reaches nothing (like a hidden spike stamped T)
+            counts.ops["skip"] = self._input_ops(
+                fanout("skip"), xsum - last, nnz[:-1], graded[:-1],
+                t_steps * batch_size * spec.n_inputs * spec.n_outputs,
+            )
 
         for li, rec in enumerate(out.spikes):
             n = rec.n_neurons
@@ -193,3 +194,24 @@ class _NativeSession:
             reset="zero" if out.output_spikes is not None else "none",
         )
         return counts
+
+    def _input_ops(
+        self, fan: Tensor, xsum: Tensor, nnz: Tensor, graded: Tensor, dense: int
+    ) -> LayerOps:
+        """Operations of a projection from the input with fan-out ``fan [n_in]`` that receives
+        the input events counted by ``xsum [n_in]`` (float64), ``nnz [T', n_in]`` and
+        ``graded [T']`` (module docstring)."""
+        ops = LayerOps(dense=dense, calls=self.model.net.spec.n_steps)
+        if self.mode == "exact":
+            v = float((xsum * fan.to(torch.float64)).sum().item())
+            if v != round(v):
+                # graded input currents (not whole spike counts): one multiply-accumulate per
+                # non-zero input entry and synapse
+                ops.effective_macs = int((nnz.to(torch.int64) * fan).sum().item())
+            else:
+                ops.effective_acs = round(v)
+        else:
+            per_step = (nnz.to(torch.int64) * fan).sum(dim=1)  # [T']
+            ops.effective_macs = int(per_step[graded].sum().item())
+            ops.effective_acs = int(per_step[~graded].sum().item())
+        return ops

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from eventbench.core.params import LIFParams, StepCoeffs, discretise
 from eventbench.core.records import SpikeRecord
 from eventbench.core.threads import mark_serial_step, serial_torch
-from eventbench.readout.readouts import ExpWeightedVoltage, Readout
+from eventbench.readout.readouts import ExpWeightedVoltage, Readout, VoltageTrace, WeightedVoltage
 
 __all__ = [
     "SNN",
@@ -136,6 +136,11 @@ class NetworkSpec:
         output_bias: whether readout neurons have a trainable bias ``b`` in
             ``tau_m dV/dt = -V + I + b`` (``"li"`` only).
         init_out: initial hidden -> readout weights.
+        skip: whether the input also drives the readout directly through weights
+            ``w_skip [n_inputs, n_outputs]`` (:mod:`eventbench.core.skip`; ``"li"`` readouts with
+            a weighted or trace readout). The input of step ``n`` reaches the readout at the
+            start of step ``n + 1``, with the hidden spikes it causes.
+        init_skip: initial input -> readout weights (default all zero: the skip starts silent).
     """
 
     n_inputs: int
@@ -147,6 +152,8 @@ class NetworkSpec:
     output_kind: Literal["li", "lif"] = "li"
     output_bias: bool = False
     init_out: Normal = field(default_factory=Normal)
+    skip: bool = False
+    init_skip: Normal = field(default_factory=lambda: Normal(0.0, 0.0))
 
     def __post_init__(self) -> None:
         if self.n_inputs <= 0 or self.n_outputs <= 0:
@@ -161,6 +168,11 @@ class NetworkSpec:
             raise ValueError(f"NetworkSpec.output_kind must be 'li' or 'lif', got {self.output_kind!r}")
         if self.output_bias and self.output_kind != "li":
             raise ValueError("NetworkSpec.output_bias is only supported with output_kind='li'")
+        if self.skip and self.output_kind != "li":
+            raise ValueError(
+                "NetworkSpec.skip needs output_kind='li' (the skip adds to a linear readout's "
+                "voltage)"
+            )
         discretise(self.output, self.dt_s)  # validates dt_s
 
     @property
@@ -179,6 +191,8 @@ class NetworkTensors(NamedTuple):
     ``w_ff[l]`` is ``[n_pre, n_l]``, ``w_rec[l]`` is ``[n_l, n_l]`` or ``None``, ``w_out`` is
     ``[n_last, n_out]``, ``bias`` is ``[n_out]`` or ``None``. ``d_ff[l]`` / ``d_rec[l]`` are the
     delays (seconds, shaped like the weights) or ``None`` (an empty tuple: no delays anywhere).
+    ``w_skip [n_inputs, n_out]`` is the input -> readout skip (:mod:`eventbench.core.skip`) or
+    ``None``; the gradient methods receive tensors without it (``SNN.forward`` adds its share).
     """
 
     spec: NetworkSpec
@@ -190,6 +204,7 @@ class NetworkTensors(NamedTuple):
     out_coeffs: StepCoeffs
     d_ff: tuple[Tensor | None, ...] = ()
     d_rec: tuple[Tensor | None, ...] = ()
+    w_skip: Tensor | None = None
 
     @property
     def has_delays(self) -> bool:
@@ -292,9 +307,11 @@ class LIFLayer(nn.Module):
 
 
 class ReadoutLayer(nn.Module):
-    """Weights of the readout population: ``w [n_last, n_out]``, optional ``bias [n_out]``."""
+    """Weights of the readout population: ``w [n_last, n_out]``, optional ``bias [n_out]``
+    and optional skip weights ``w_skip [n_inputs, n_out]`` (drawn by :meth:`init_skip`)."""
 
     mask: Tensor
+    mask_skip: Tensor | None
 
     def __init__(self, spec: NetworkSpec, gen: torch.Generator, dtype: torch.dtype) -> None:
         super().__init__()
@@ -304,6 +321,23 @@ class ReadoutLayer(nn.Module):
         self.bias: nn.Parameter | None = (
             nn.Parameter(torch.zeros(spec.n_outputs, dtype=dtype)) if spec.output_bias else None
         )
+        self.w_skip: nn.Parameter | None = None
+        if spec.skip:
+            self.w_skip = nn.Parameter(torch.zeros(spec.n_inputs, spec.n_outputs, dtype=dtype))
+            self.register_buffer(
+                "mask_skip", torch.ones(spec.n_inputs, spec.n_outputs, dtype=torch.bool)
+            )
+        else:
+            self.mask_skip = None
+
+    @torch.no_grad()
+    def init_skip(self, spec: NetworkSpec, gen: torch.Generator) -> None:
+        """Draw ``w_skip`` from ``spec.init_skip`` (after every other weight and delay, so that
+        they do not depend on whether the network has a skip)."""
+        if self.w_skip is not None:
+            self.w_skip.copy_(
+                spec.init_skip.sample(spec.n_inputs, spec.n_outputs, gen, self.w_skip.dtype)
+            )
 
 
 class _Masked(torch.autograd.Function):
@@ -367,6 +401,11 @@ class SNN(nn.Module):
                 f"readout {type(self.readout).__name__} needs output_kind='lif', "
                 f"but the network has output_kind={spec.output_kind!r}"
             )
+        if spec.skip and self.readout.kind not in ("weighted", "trace"):
+            raise ValueError(
+                f"NetworkSpec.skip needs a weighted-voltage or VoltageTrace readout (the skip's "
+                f"share is added to the readout), got {type(self.readout).__name__}"
+            )
         if method is None:
             from eventbench.eventprop.method import EventProp
 
@@ -381,6 +420,7 @@ class SNN(nn.Module):
         for layer in self.layers:
             assert isinstance(layer, LIFLayer)
             layer.init_delays(gen)
+        self.readout_layer.init_skip(spec, gen)
         self.coeffs = tuple(discretise(h.neuron, spec.dt_s) for h in spec.hidden)
         self.out_coeffs = discretise(spec.output, spec.dt_s)
         # the optimiser step over these weights runs on one thread (eventbench.core.threads)
@@ -410,6 +450,9 @@ class SNN(nn.Module):
             self.out_coeffs,
             tuple(layer.d_ff for layer in layers) if has_delays else (),
             tuple(layer.d_rec for layer in layers) if has_delays else (),
+            _masked(ro.w_skip, ro.mask_skip)
+            if ro.w_skip is not None and ro.mask_skip is not None
+            else None,
         )
 
     @property
@@ -431,10 +474,24 @@ class SNN(nn.Module):
         dense or sparse COO: the CPU kernels of EventProp read a sparse input's events directly
         (no pass over ``T x B x n_inputs`` bins); the other paths expand it."""
         check_input(x, self.spec, self.readout_layer.w.dtype)
-        out: SNNOutput = self.method.run(self.tensors(), self.readout, x)
+        t = self.tensors()
+        out: SNNOutput = self.method.run(t._replace(w_skip=None), self.readout, x)
+        if t.w_skip is not None:
+            out = out._replace(readout=out.readout + self._skip_readout(x, t))
         if self.training and torch.is_grad_enabled():
             warn_silent_layers(out.spikes[: len(self.spec.hidden)], self.spec)
         return out
+
+    def _skip_readout(self, x: Tensor, t: NetworkTensors) -> Tensor:
+        """The skip's share of the readout (same shape as ``SNNOutput.readout``)."""
+        from eventbench.core.skip import skip_trace
+
+        assert t.w_skip is not None
+        trace = skip_trace(x, t.w_skip, t.out_coeffs)
+        ro = self.readout
+        assert isinstance(ro, WeightedVoltage | VoltageTrace)
+        with serial_torch(x.device.type == "cpu"):
+            return ro.reduce(trace)
 
     @torch.no_grad()
     def apply_masks(self) -> None:
@@ -444,7 +501,10 @@ class SNN(nn.Module):
             layer.w_ff.mul_(layer.mask_ff)
             if layer.w_rec is not None and layer.mask_rec is not None:
                 layer.w_rec.mul_(layer.mask_rec)
-        self.readout_layer.w.mul_(self.readout_layer.mask)
+        ro = self.readout_layer
+        ro.w.mul_(ro.mask)
+        if ro.w_skip is not None and ro.mask_skip is not None:
+            ro.w_skip.mul_(ro.mask_skip)
 
 
 class SilentLayerWarning(UserWarning):

@@ -12,7 +12,9 @@ the readout receives the last hidden layer's spikes of step ``n - 1``
 (:math:`I_o \mathrel{+}= z^{(L)}_{n-1} W_o`), reports its mean voltage over the step
 (:func:`~eventbench.core.lif.step_mean`) and integrates. A spike therefore reaches the next
 population one step later: the readout of step ``n`` depends on the inputs of steps ``< n``
-(latency of ``len(hidden)`` steps from input to readout).
+(latency of ``len(hidden)`` steps from input to readout). A network with an input -> readout
+skip (``net.w_skip``, :mod:`eventbench.core.skip`) adds the skip's share, whose input also
+arrives one step later.
 """
 
 from __future__ import annotations
@@ -31,18 +33,20 @@ from eventbench.core.lif import (
     zero_state,
 )
 from eventbench.core.network import NetworkTensors
+from eventbench.core.skip import SkipState, skip_mean, skip_step
 
 __all__ = ["NetworkState", "StepOutput", "initial_state", "network_step", "next_readout",
            "readout_latency"]
 
 
 class NetworkState(NamedTuple):
-    """State between steps: per hidden layer ``(V, I)`` and last spikes ``z [B, N_l]``, and the
-    readout's ``(V, I)`` ``[B, n_out]``."""
+    """State between steps: per hidden layer ``(V, I)`` and last spikes ``z [B, N_l]``, the
+    readout's ``(V, I)`` ``[B, n_out]`` and, with a skip, the skip's share of it."""
 
     hidden: tuple[LIFState, ...]
     spikes: tuple[Tensor, ...]
     out: LIFState
+    skip: SkipState | None = None
 
 
 class StepOutput(NamedTuple):
@@ -58,8 +62,9 @@ def initial_state(net: NetworkTensors, batch: int, like: Tensor) -> NetworkState
     """All-zero state for ``batch`` trials (dtype and device of ``like``)."""
     sizes = [w.shape[1] for w in net.w_ff]
     hidden = tuple(zero_state(batch, n, like) for n in sizes)
-    return NetworkState(hidden, tuple(h.v.clone() for h in hidden),
-                        zero_state(batch, net.w_out.shape[1], like))
+    out = zero_state(batch, net.w_out.shape[1], like)
+    skip = None if net.w_skip is None else SkipState(out.v.clone(), out.v.clone(), out.v.clone())
+    return NetworkState(hidden, tuple(h.v.clone() for h in hidden), out, skip)
 
 
 def network_step(
@@ -68,12 +73,19 @@ def network_step(
     cur0: Tensor,
     spike_fn: SpikeFn = heaviside,
     detach_reset: bool = False,
+    skip_cur: Tensor | None = None,
 ) -> StepOutput:
     """Advance every population by one step; ``cur0 [B, N_0] = x_n W^{(0)}`` is the first hidden
-    layer's input current of this step (callers with a whole trial compute it in one product).
-    Undelayed networks only."""
+    layer's input current of this step (callers with a whole trial compute it in one product)
+    and ``skip_cur [B, n_out] = x_n W_s`` the skip's (needed exactly when ``net.w_skip`` is
+    set). Undelayed networks only."""
     if net.has_delays:
         raise ValueError("network_step simulates undelayed networks only")
+    if (skip_cur is None) != (net.w_skip is None) or (skip_cur is not None and state.skip is None):
+        raise ValueError(
+            "network_step needs skip_cur = x_n W_s and a state from initial_state exactly when "
+            "the network has a skip (net.w_skip)"
+        )
     new_hidden: list[LIFState] = []
     new_z: list[Tensor] = []
     for layer, c in enumerate(net.coeffs):
@@ -88,7 +100,12 @@ def network_step(
     o_in = _readout_input(net, state)
     mean_v = step_mean(o_in, net.out_coeffs, net.bias)
     out = integrate(o_in, net.out_coeffs, net.bias)
-    return StepOutput(NetworkState(tuple(new_hidden), tuple(new_z), out), mean_v, tuple(new_z))
+    skip = None
+    if state.skip is not None and skip_cur is not None:
+        mean_v = mean_v + skip_mean(state.skip, net.out_coeffs)
+        skip = skip_step(state.skip, net.out_coeffs, skip_cur)
+    return StepOutput(NetworkState(tuple(new_hidden), tuple(new_z), out, skip), mean_v,
+                      tuple(new_z))
 
 
 def _readout_input(net: NetworkTensors, state: NetworkState) -> LIFState:
@@ -100,7 +117,10 @@ def next_readout(net: NetworkTensors, state: NetworkState) -> Tensor:
     """The readout of the coming step ``[B, n_out]`` (what :func:`network_step` will report),
     which does not depend on that step's input: a closed loop reads it before choosing the
     input."""
-    return step_mean(_readout_input(net, state), net.out_coeffs, net.bias)
+    mean_v = step_mean(_readout_input(net, state), net.out_coeffs, net.bias)
+    if state.skip is not None:
+        mean_v = mean_v + skip_mean(state.skip, net.out_coeffs)
+    return mean_v
 
 
 def readout_latency(net: NetworkTensors) -> int:

@@ -155,7 +155,8 @@ def export(net: SNN, *, spike_dt_s: float | None = None) -> nir.NIRGraph:
     for the leaky-integrator readout, ``CubaLIF`` for a spiking one) -> ``output``. Masked
     (pruned) connections are zero weights; delayed projections are split by delay into
     ``Linear -> Delay`` branches (``fc0_d3``, ``fc0_d3_delay``, ...), with the delays as
-    simulated (``round(d/dt) dt``).
+    simulated (``round(d/dt) dt``). An input -> readout skip is ``input -> fc_skip_d1 ->
+    fc_skip_d1_delay -> readout`` with the delay ``dt`` at which the simulation delivers it.
 
     Args:
         net: the network (its effective, masked weights are written).
@@ -204,6 +205,11 @@ def export(net: SNN, *, spike_dt_s: float | None = None) -> nir.NIRGraph:
             **f,
         )
     _add_projection(nodes, edges, src, "readout", "fc_out", t.w_out, None, _gain(f, area), spec.dt_s)
+    if t.w_skip is not None:
+        # the input -> readout skip, which the simulation delivers one step later
+        one_step = torch.ones(t.w_skip.shape, dtype=torch.int64)
+        _add_projection(nodes, edges, "input", "readout", "fc_skip", t.w_skip, one_step,
+                        _gain(f, area), spec.dt_s)
     nodes["output"] = nir.Output(output_type={"output": np.array([n_out])})
     edges.append(("readout", "output"))
     meta: dict[str, Any] = {
@@ -516,6 +522,8 @@ def _parse(graph: Any) -> _Parsed:
     prev = inputs[0]
     while True:
         nxt = [n for n in neurons if prev in incoming.get(n, {}) and n != prev]
+        if prev == inputs[0] and len(nxt) == 2 and out_src[0] in nxt:
+            nxt.remove(out_src[0])  # the input -> readout skip
         if len(nxt) != 1:
             raise NIRConversionError(
                 f"{prev!r} feeds {len(nxt)} neuron populations {sorted(nxt)}; EventBench needs a "
@@ -535,11 +543,13 @@ def _parse(graph: Any) -> _Parsed:
         )
     for pos, n in enumerate(order):
         allowed = {inputs[0] if pos == 0 else order[pos - 1], n}
+        if pos == len(order) - 1:
+            allowed.add(inputs[0])  # the input -> readout skip
         extra = set(incoming.get(n, {})) - allowed
         if extra:
             raise NIRConversionError(
                 f"node {n!r} receives from {sorted(extra)} besides the previous layer: skip "
-                "connections are not supported"
+                "connections are supported only from the Input to the readout"
             )
     hidden, out = order[:-1], order[-1]
     for n in hidden:
@@ -656,6 +666,20 @@ def load(
             "connections into hidden layers"
         )
     spiking_out = isinstance(out_node, nir.CubaLIF)
+    w_skip = None
+    if g.input in g.incoming[out] and len(hidden) > 0:
+        w_skip, d_skip = _merge(g, out, g.input, area, dt_s)
+        if spiking_out:
+            raise NIRConversionError(
+                f"the Input -> {out!r} skip needs a CubaLI readout (EventBench adds it to a "
+                "linear readout)"
+            )
+        if d_skip is None or np.any(np.abs(d_skip[w_skip != 0] - dt_s) > 1e-9 * dt_s):
+            raise NIRConversionError(
+                f"the Input -> {out!r} skip must be delayed by exactly one step dt = {dt_s} s "
+                "on every connection (EventBench delivers it with the hidden spikes the same "
+                "input causes)"
+            )
     v_leak = _arr(out_node.v_leak).reshape(-1)
     if spiking_out and np.any(v_leak != 0):
         raise NIRConversionError(f"CubaLIF readout {out!r} has v_leak != 0, which EventBench does not support")
@@ -670,6 +694,7 @@ def load(
         output=_params(out, out_node, spiking=spiking_out),
         output_kind="lif" if spiking_out else "li",
         output_bias=has_bias,
+        skip=w_skip is not None,
     )
     if readout is None:
         readout = FirstSpikeTime() if spiking_out else ExpWeightedVoltage()
@@ -679,7 +704,7 @@ def load(
             f"but {out!r} is a CubaLI"
         )
     net = SNN(spec, readout, method, dtype=dtype)
-    _set_weights(net, weights, w_out, v_leak if has_bias else None, prune_zeros)
+    _set_weights(net, weights, w_out, v_leak if has_bias else None, prune_zeros, w_skip)
     return net
 
 
@@ -690,6 +715,7 @@ def _set_weights(
     w_out: np.ndarray,
     bias: np.ndarray | None,
     prune_zeros: bool,
+    w_skip: np.ndarray | None = None,
 ) -> None:
     dtype = net.readout_layer.w.dtype
 
@@ -711,3 +737,5 @@ def _set_weights(
     put(net.readout_layer.w, w_out, net.readout_layer.mask)
     if bias is not None and net.readout_layer.bias is not None:
         put(net.readout_layer.bias, bias)
+    if w_skip is not None and net.readout_layer.w_skip is not None:
+        put(net.readout_layer.w_skip, w_skip, net.readout_layer.mask_skip)

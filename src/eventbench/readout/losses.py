@@ -136,16 +136,37 @@ class CrossEntropy:
         return self.weight * F.cross_entropy(value, target)
 
 
+def _check_washout(washout: int) -> None:
+    if washout < 0:
+        raise ValueError(f"washout must be a non-negative number of steps, got {washout}")
+
+
+def _scored(value: Tensor, washout: int) -> Tensor:
+    """The steps ``n >= washout`` of a trace ``[T, B, K]`` (a washout as long as the trial is an
+    error: nothing would be scored)."""
+    if washout >= value.shape[0]:
+        raise ValueError(
+            f"washout of {washout} steps leaves nothing of a {value.shape[0]}-step trial to score"
+        )
+    return value[washout:]
+
+
 @dataclass(frozen=True)
 class PerStepCrossEntropy:
-    r"""Cross-entropy at every output sample (readout ``VoltageTrace``, ``[T, B, C]``):
-    :math:`L = \frac{w}{N_b N}\sum_n\sum_b -\log \mathrm{softmax}(V(t_{n+1}))_{y_b}`."""
+    r"""Cross-entropy at every output sample (readout ``VoltageTrace``, ``[T, B, C]``) after a
+    washout of ``K`` steps:
+    :math:`L = \frac{w}{N_b (N - K)}\sum_{n \ge K}\sum_b -\log \mathrm{softmax}(\bar V_n)_{y_b}`."""
 
     weight: float = 1.0
+    washout: int = 0
     readout_kinds: tuple[str, ...] = ("trace",)
+
+    def __post_init__(self) -> None:
+        _check_washout(self.washout)
 
     @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
+        value = _scored(value, self.washout)
         t_steps, batch, n_cls = value.shape
         _check_labels(target, n_cls)
         logp = F.log_softmax(value, dim=-1)
@@ -155,11 +176,16 @@ class PerStepCrossEntropy:
 
 @dataclass(frozen=True)
 class VoltageMSE:
-    r"""Regression of the output voltage on a target trace ``y [T, B, n_out]``:
-    :math:`L = \frac{w}{2 N_b N}\sum_n\sum_{b,k}(V_k(t_{n+1}) - y_k(t_{n+1}))^2`."""
+    r"""Regression of the output voltage on a target trace ``y [T, B, n_out]`` after a washout
+    of ``K`` steps (the steps in which a trial started from rest cannot yet know the past):
+    :math:`L = \frac{w}{2 N_b (N - K)}\sum_{n \ge K}\sum_{b,k}(\bar V_{k,n} - y_{k,n})^2`."""
 
     weight: float = 1.0
+    washout: int = 0
     readout_kinds: tuple[str, ...] = ("trace",)
+
+    def __post_init__(self) -> None:
+        _check_washout(self.washout)
 
     @_serial_on_cpu
     def __call__(self, value: Tensor, target: Tensor, fired: Tensor | None = None) -> Tensor:
@@ -170,6 +196,7 @@ class VoltageMSE:
             )
         if not bool(torch.isfinite(target).all()):
             raise ValueError("regression target contains NaN or inf")
+        value, target = _scored(value, self.washout), target[self.washout:]
         t_steps, batch, _ = value.shape
         return self.weight * 0.5 * ((value - target) ** 2).sum() / (batch * t_steps)
 

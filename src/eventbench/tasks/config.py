@@ -42,6 +42,7 @@ __all__ = [
 Readout = Literal["max", "avg", "sum", "exp", "linear", "sigmoid", "trace", "first-spike"]
 LossName = Literal["ce", "per-step-ce", "first-spike", "relative-mse", "mse"]
 Method = Literal["eventprop", "bptt", "ann"]
+ReadoutInit = Literal["random", "least-squares"]
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,8 @@ class NetworkConfig:
             (input and between hidden layers) and the recurrent connections, with this maximum
             (ms; ``None``: no delays); initial delays ``U(*delay_ff_init_ms)`` /
             ``U(*delay_rec_init_ms)`` (ms).
+        skip: an input -> readout skip connection beside the hidden layers, initially zero
+            (:mod:`eventbench.core.skip`; leaky-integrator readouts with voltage readouts).
     """
 
     hidden: tuple[int, ...] = (100,)
@@ -116,6 +119,7 @@ class NetworkConfig:
     delay_ff_init_ms: tuple[float, ...] = (0.0, 0.0)
     delay_rec_max_ms: float | None = None
     delay_rec_init_ms: tuple[float, ...] = (0.0, 0.0)
+    skip: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,17 @@ class TrainSettings:
         bptt_slope: surrogate steepness for ``bptt``.
         fs_tau0, fs_alpha, fs_regulariser, fs_tau1: first-spike loss (ms units).
         rmse_delta_ms: target gap of the relative spike-time MSE.
+        washout_ms: the per-step losses (``mse``, ``per-step-ce``) skip this much of the start
+            of every trial (rounded to steps): there the network, started from rest, has not
+            yet seen the past that the targets depend on.
+        readout_init: ``random`` (``network.init_out_*``) or ``least-squares``: before the first
+            epoch the readout weights (hidden -> readout, skip, bias) are set to the
+            ridge-regression minimiser of the ``mse`` loss on the training split for the
+            initial hidden layer (:mod:`eventbench.train.readout_fit`), then trained as usual.
+        readout_ridge: the ridge penalty of that fit.
+        freeze_hidden: the hidden layers keep their initial weights (and delays); only the
+            readout (and the skip) learn, as in a reservoir (an ablation of hidden-layer
+            learning).
         threads: CPU threads of the run (torch's intra-op threads, which the EventProp kernels
             also use); ``None`` (default): every core available to the process
             (:func:`eventbench.core.threads.default_threads`). Applied once, by
@@ -183,6 +198,10 @@ class TrainSettings:
     fs_regulariser: Literal["inverse", "exp"] = "inverse"
     fs_tau1: float = 6.4
     rmse_delta_ms: float = 1.0
+    washout_ms: float = 0.0
+    readout_init: ReadoutInit = "random"
+    readout_ridge: float = 1e-3
+    freeze_hidden: bool = False
     threads: int | None = None
     delay_lr_steps: float = 0.1
 

@@ -81,7 +81,8 @@ from eventbench.train.data import Split
 from eventbench.train.device import module_device
 from eventbench.train.diagnostics import LOW_RATE_HZ, SILENT_FRACTION, is_silent
 from eventbench.train.learners import ANNLearner, Learner, SNNLearner
-from eventbench.train.loop import BEST, History, StopRequest, TrainConfig, evaluate, fit
+from eventbench.train.loop import BEST, LAST, History, StopRequest, TrainConfig, evaluate, fit
+from eventbench.train.readout_fit import fit_readout
 from eventbench.train.schedules import LRSchedule
 
 __all__ = [
@@ -207,6 +208,16 @@ def recipe_problems(recipe: Recipe) -> list[tuple[str, str]]:
     for key, f in (("train.lr", t.lr), ("baseline.lr", b.lr)):
         need(math.isfinite(f) and f > 0, key, f, "the learning rate must be > 0")
     need(0.0 <= t.input_drop < 1.0, "train.input_drop", t.input_drop, "must be in [0, 1)")
+    need(math.isfinite(t.washout_ms) and 0.0 <= t.washout_ms < d.duration_ms, "train.washout_ms",
+         t.washout_ms, f"must be in [0, data.duration_ms = {d.duration_ms})")
+    need(t.readout_init in ("random", "least-squares"), "train.readout_init", t.readout_init,
+         "must be 'random' or 'least-squares'")
+    # (the conventional baseline, --method ann, has its own settings and ignores it)
+    need(t.readout_init != "least-squares" or t.loss == "mse" or t.method == "ann",
+         "train.readout_init", t.readout_init,
+         f"a least-squares readout needs train.loss = 'mse' (a voltage trace), got {t.loss!r}")
+    need(math.isfinite(t.readout_ridge) and t.readout_ridge >= 0, "train.readout_ridge",
+         t.readout_ridge, "must be >= 0")
     need(all(h >= 1 for h in recipe.network.hidden), "network.hidden", list(recipe.network.hidden),
          "every hidden layer needs at least 1 neuron")
     return bad
@@ -236,12 +247,13 @@ def _readout_for(recipe: Recipe) -> Readout:
 
 def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
     t = recipe.train
+    washout = round(t.washout_ms / recipe.data.dt_ms)
     if t.loss == "ce":
         return CrossEntropy(weight=t.ce_weight)
     if t.loss == "per-step-ce":
-        return PerStepCrossEntropy(weight=t.ce_weight)
+        return PerStepCrossEntropy(weight=t.ce_weight, washout=washout)
     if t.loss == "mse":
-        return VoltageMSE(weight=t.ce_weight)
+        return VoltageMSE(weight=t.ce_weight, washout=washout)
     if t.loss == "first-spike":
         return FirstSpikeCrossEntropy(
             duration_s=duration_s, tau0=t.fs_tau0, alpha=t.fs_alpha,
@@ -301,6 +313,7 @@ def network_spec(recipe: Recipe, data: TaskData) -> NetworkSpec:
         output_kind=out_kind,  # type: ignore[arg-type]
         output_bias=n.output_bias and out_kind == "li",
         init_out=Normal(n.init_out_mean, n.init_out_std),
+        skip=n.skip,
     )
 
 
@@ -369,6 +382,9 @@ def _build_cpu(recipe: Recipe, data: TaskData) -> Built:
                 "differentiate; use --method eventprop"
             )
     net_snn = SNN(spec_snn, readout, method, seed=t.seed)
+    if t.freeze_hidden:
+        for layer in net_snn.layers:
+            layer.requires_grad_(False)  # the optimiser takes only trainable parameters
     learner = SNNLearner(
         net_snn, _loss_for(recipe, spec_snn.duration_s), data.objective, t.lift_silent
     )
@@ -381,6 +397,9 @@ def _architecture(spec: NetworkSpec) -> dict[str, Any]:
     checkpoint's weights mean)."""
     d: dict[str, Any] = describe(spec)
     d.pop("init_out", None)
+    d.pop("init_skip", None)
+    if not d.get("skip", False):
+        d.pop("skip", None)  # a network without a skip is described as before the option
     for layer in d["hidden"]:
         layer.pop("init_ff", None)
         layer.pop("init_rec", None)
@@ -487,7 +506,6 @@ def train(
     built = build(recipe, data, device)
     if devices > 1:
         from eventbench.train.distributed import launch
-        from eventbench.train.loop import LAST
 
         launch(_train_data_parallel, devices, task, recipe, data, run_dir, resume, cuda,
                backend="nccl" if cuda else "gloo")
@@ -528,6 +546,11 @@ def _fit(built: Built, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: 
     """:func:`~eventbench.train.loop.fit` of the built model on the task's splits with the
     recipe's loop settings, its checkpoints in ``run_dir`` (``loop``: callbacks, stop,
     data_parallel)."""
+    t = recipe.train
+    if (t.readout_init == "least-squares" and isinstance(built.module, SNN)
+            and not (resume and (run_dir / LAST).is_file())):
+        fit_readout(built.module, data.train, washout=round(t.washout_ms / recipe.data.dt_ms),
+                    ridge=t.readout_ridge, batch_size=t.eval_batch_size)
     return fit(
         built.learner,
         data.train,

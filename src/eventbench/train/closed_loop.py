@@ -68,8 +68,10 @@ class SNNForecaster:
         return next_readout(self.tensors, self.state)
 
     def advance(self, x: Tensor) -> None:
-        cur0 = x.to(self.tensors.w_ff[0].dtype) @ self.tensors.w_ff[0]
-        self.state = network_step(self.tensors, self.state, cur0).state
+        t = self.tensors
+        x = x.to(t.w_ff[0].dtype)
+        skip_cur = None if t.w_skip is None else x @ t.w_skip
+        self.state = network_step(t, self.state, x @ t.w_ff[0], skip_cur=skip_cur).state
 
 
 class GRUForecaster:
