@@ -16,7 +16,9 @@ sMAPE over the runs (``--taus`` x ``--repeats``; NeuroBench's sweep is ``--taus 
 per run (training plus both forecasts).
 
 Usage: ``python benchmarks/mackey_glass_protocols.py [--taus 17] [--repeats 1] [--seeds 0]
-[--models snn-eventprop,snn-bptt,gru,esn,lstm,linear-code,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``.
+[--models snn-eventprop,snn-bptt,gru,esn,lstm,linear-code,mean,persistence] [--data-dir DIR] [--set KEY=VALUE ...]``;
+the ablations ``snn-eventprop-frozen`` (hidden weights not trained) and
+``snn-eventprop-input-only`` (also no hidden -> readout connection) are opt-in models.
 Wall times depend on the machine's load; report it with the numbers.
 """
 
@@ -32,8 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eventbench.core import SNN
 from eventbench.data import mackey_glass
 from eventbench.tasks import get_task
+from eventbench.tasks.base import TaskData
+from eventbench.tasks.config import Recipe
 from eventbench.tasks.mackey_glass import (
     FIRST_FORECAST,
     MackeyGlassData,
@@ -45,9 +50,18 @@ from eventbench.tasks.mackey_glass_reference import (
     linear_code_smape,
     reference_smape,
 )
-from eventbench.tasks.pipeline import resolve_recipe, train
+from eventbench.tasks.pipeline import Built, build, resolve_recipe, train, train_config
+from eventbench.train.checkpoint import load_checkpoint
+from eventbench.train.loop import BEST, fit
+from eventbench.train.readout_fit import fit_readout
 
-METHODS = {"snn-eventprop": "eventprop", "snn-bptt": "bptt", "gru": "ann"}
+METHODS = {"snn-eventprop": "eventprop", "snn-bptt": "bptt", "gru": "ann",
+           "snn-eventprop-frozen": "eventprop", "snn-eventprop-input-only": "eventprop"}
+#: ablations of the EventProp recipe: hidden weights left at their initialisation
+#: (``train.freeze_hidden``); and also no hidden -> readout connection, so the readout sees the
+#: input (through the skip) only
+ABLATION_SETS = {"snn-eventprop-frozen": ["train.freeze_hidden=true"],
+                 "snn-eventprop-input-only": ["train.freeze_hidden=true"]}
 PROTOCOLS = ("autoregressive", "one-step")
 
 
@@ -81,14 +95,17 @@ def task_model_smape(
     task = get_task("mackey-glass")
     out: dict[str, float] = {}
     base = [*sets, f"data.tau={tau}", f"data.repeat={repeat}", f"train.method={METHODS[model]}",
-            f"train.seed={seed}"]
+            f"train.seed={seed}", *ABLATION_SETS.get(model, [])]
     recipe = resolve_recipe(task, None, base)
     # as `eventbench run` does: the thread count changes float sums, and a chaotic forecast
     # amplifies the difference
     torch.set_num_threads(max(1, recipe.train.threads))
     data = task.load(recipe, data_dir)
-    with tempfile.TemporaryDirectory() as d:
-        built, _ = train(task, recipe, data, Path(d))
+    if model == "snn-eventprop-input-only":
+        built = _train_input_only(recipe, data)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            built, _ = train(task, recipe, data, Path(d))
     built.module.eval()
     for protocol in PROTOCOLS:
         r = resolve_recipe(task, None, [*base, f"data.protocol={protocol}"])
@@ -96,6 +113,27 @@ def task_model_smape(
         assert metrics is not None
         out[protocol] = metrics(built.module)["smape"]
     return out
+
+
+def _train_input_only(recipe: Recipe, data: TaskData) -> Built:
+    """The recipe's network with its hidden -> readout connections pruned (masks), trained as
+    the pipeline trains it (least-squares readout if the recipe says so, then the loop, then
+    the best epoch's weights)."""
+    built = build(recipe, data)
+    net = built.module
+    assert isinstance(net, SNN)
+    net.readout_layer.mask[:] = False
+    net.apply_masks()
+    t = recipe.train
+    if t.readout_init == "least-squares":
+        fit_readout(net, data.train, washout=round(t.washout_ms / recipe.data.dt_ms),
+                    ridge=t.readout_ridge, batch_size=t.eval_batch_size)
+    with tempfile.TemporaryDirectory() as d:
+        fit(built.learner, data.train, data.val, train_config(recipe),
+            model_description=built.description, run_dir=d)
+        # the weights of the best epoch, as the pipeline's train returns them
+        net.load_state_dict(load_checkpoint(Path(d) / BEST)["model_state"])
+    return built
 
 
 def main() -> None:

@@ -399,14 +399,27 @@ RECIPE = Recipe(
         tau_syn_ms=1.0,
         readout="trace",
         output_bias=True,
-        init_ff_mean=1.0,
-        init_ff_std=1.0,
+        # ~220 Hz: most neurons fire in some steps and not in others (N(1, 1) drives them to
+        # fire in ~90 % of the 1 ms steps, which forecasts worse: 17.8 against 12.3 over 12 runs)
+        init_ff_mean=0.25,
+        init_ff_std=0.5,
         init_out_std=0.1,
-        # a fast readout (a slow one averages over ~20 series values and lags the series)
-        out_tau_mem_ms=5.0,
-        out_tau_syn_ms=1.0,
+        # the input code also drives the readout (the increment is nearly additive in the
+        # window's values, which a linear map of the interp code represents), beside the hidden
+        # layer's spikes
+        skip=True,
+        # a readout that forgets within ~2 values: its response to the code is nearly the
+        # code itself (a slow one smears the values and lags the series)
+        out_tau_mem_ms=1.0,
+        out_tau_syn_ms=0.5,
     ),
-    train=TrainSettings(loss="mse", epochs=300, batch_size=16, lr=1e-2, lr_decay=0.99),
+    train=TrainSettings(
+        loss="mse", epochs=300, batch_size=16, lr=1e-3, lr_decay=0.99,
+        # windows start from rest: the first 10 steps (values) are not scored
+        washout_ms=10.0,
+        # start at the least-squares readout of the initial hidden layer and the input code
+        readout_init="least-squares",
+    ),
     baseline=BaselineConfig(kind="gru", hidden=(32,), epochs=300, lr=5e-3, batch_size=16),
 )
 
