@@ -28,7 +28,7 @@ from eventbench.core.skip import skip_trace
 from eventbench.eventprop import EventProp
 from eventbench.readout import VoltageTrace
 from eventbench.tasks import get_task
-from eventbench.tasks.pipeline import build, resolve_recipe
+from eventbench.tasks.pipeline import build, resolve_recipe, washout_steps
 from eventbench.train.readout_fit import fit_readout
 
 HIDDEN = ("layers.0.w_ff", "layers.0.w_rec")
@@ -71,7 +71,7 @@ def main() -> None:
     built = build(recipe, data)
     net = built.module
     assert isinstance(net, SNN) and len(net.spec.hidden) == 1
-    washout = round(recipe.train.washout_ms / recipe.data.dt_ms)
+    washout = washout_steps(recipe)
     x, y = data.train.batch(torch.arange(len(data.train)))
     x, y = x.double(), y.double()
     print(f"Mackey-Glass recipe, settings {args.sets or 'task defaults'}: {len(data.train)} "

@@ -50,10 +50,16 @@ from eventbench.tasks.mackey_glass_reference import (
     linear_code_smape,
     reference_smape,
 )
-from eventbench.tasks.pipeline import Built, build, resolve_recipe, train, train_config
+from eventbench.tasks.pipeline import (
+    Built,
+    build,
+    init_readout,
+    resolve_recipe,
+    train,
+    train_config,
+)
 from eventbench.train.checkpoint import load_checkpoint
 from eventbench.train.loop import BEST, fit
-from eventbench.train.readout_fit import fit_readout
 
 METHODS = {"snn-eventprop": "eventprop", "snn-bptt": "bptt", "gru": "ann",
            "snn-eventprop-frozen": "eventprop", "snn-eventprop-input-only": "eventprop"}
@@ -124,10 +130,7 @@ def _train_input_only(recipe: Recipe, data: TaskData) -> Built:
     assert isinstance(net, SNN)
     net.readout_layer.mask[:] = False
     net.apply_masks()
-    t = recipe.train
-    if t.readout_init == "least-squares":
-        fit_readout(net, data.train, washout=round(t.washout_ms / recipe.data.dt_ms),
-                    ridge=t.readout_ridge, batch_size=t.eval_batch_size)
+    init_readout(built, recipe, data)
     with tempfile.TemporaryDirectory() as d:
         fit(built.learner, data.train, data.val, train_config(recipe),
             model_description=built.description, run_dir=d)

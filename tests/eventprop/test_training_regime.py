@@ -204,8 +204,7 @@ def test_mackey_glass_recipe_gradients_at_its_operating_point(tmp_path: Path) ->
     gradient at this operating point is measured by ``benchmarks/mackey_glass_gradient_dt.py``:
     it converges only slowly under dt refinement, see the README.)"""
     from eventbench.tasks import get_task
-    from eventbench.tasks.pipeline import build, resolve_recipe
-    from eventbench.train.readout_fit import fit_readout
+    from eventbench.tasks.pipeline import build, init_readout, resolve_recipe
 
     task = get_task("mackey-glass")
     recipe = resolve_recipe(task, None, ["data.source=generate", "train.threads=1"])
@@ -219,7 +218,7 @@ def test_mackey_glass_recipe_gradients_at_its_operating_point(tmp_path: Path) ->
     x, y = x.double(), y.double()
     for fitted in (False, True):
         if fitted:
-            fit_readout(net, data.train, washout=10)
+            init_readout(built, recipe, data)  # the recipe's least-squares readout
         state = {k: v.double() if v.is_floating_point() else v for k, v in net.state_dict().items()}
         grads = {}
         for backend in ("torch", "cpu-kernel"):

@@ -245,9 +245,14 @@ def _readout_for(recipe: Recipe) -> Readout:
     return _READOUTS[recipe.network.readout]
 
 
+def washout_steps(recipe: Recipe) -> int:
+    """``train.washout_ms`` in steps of ``data.dt_ms``."""
+    return round(recipe.train.washout_ms / recipe.data.dt_ms)
+
+
 def _loss_for(recipe: Recipe, duration_s: float) -> Loss:
     t = recipe.train
-    washout = round(t.washout_ms / recipe.data.dt_ms)
+    washout = washout_steps(recipe)
     if t.loss == "ce":
         return CrossEntropy(weight=t.ce_weight)
     if t.loss == "per-step-ce":
@@ -541,16 +546,23 @@ def _train_data_parallel(
     _fit(built, task, recipe, data, run_dir, resume, data_parallel=dp)
 
 
+def init_readout(built: Built, recipe: Recipe, data: TaskData) -> None:
+    """Apply ``train.readout_init`` to a freshly built spiking network: ``least-squares`` sets
+    its readout weights to the fit of :func:`~eventbench.train.readout_fit.fit_readout` on the
+    training split (``random`` and the ANN baseline: nothing to do)."""
+    t = recipe.train
+    if t.readout_init == "least-squares" and isinstance(built.module, SNN):
+        fit_readout(built.module, data.train, washout=washout_steps(recipe),
+                    ridge=t.readout_ridge, batch_size=t.eval_batch_size)
+
+
 def _fit(built: Built, task: TaskSpec, recipe: Recipe, data: TaskData, run_dir: Path,
          resume: bool, **loop: Any) -> History:
     """:func:`~eventbench.train.loop.fit` of the built model on the task's splits with the
     recipe's loop settings, its checkpoints in ``run_dir`` (``loop``: callbacks, stop,
     data_parallel)."""
-    t = recipe.train
-    if (t.readout_init == "least-squares" and isinstance(built.module, SNN)
-            and not (resume and (run_dir / LAST).is_file())):
-        fit_readout(built.module, data.train, washout=round(t.washout_ms / recipe.data.dt_ms),
-                    ridge=t.readout_ridge, batch_size=t.eval_batch_size)
+    if not (resume and (run_dir / LAST).is_file()):
+        init_readout(built, recipe, data)
     return fit(
         built.learner,
         data.train,
