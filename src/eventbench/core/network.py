@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from eventbench.core.params import LIFParams, StepCoeffs, discretise
 from eventbench.core.records import SpikeRecord
+from eventbench.core.skip import skip_trace
 from eventbench.core.threads import mark_serial_step, serial_torch
 from eventbench.readout.readouts import ExpWeightedVoltage, Readout, VoltageTrace, WeightedVoltage
 
@@ -484,8 +485,6 @@ class SNN(nn.Module):
 
     def _skip_readout(self, x: Tensor, t: NetworkTensors) -> Tensor:
         """The skip's share of the readout (same shape as ``SNNOutput.readout``)."""
-        from eventbench.core.skip import skip_trace
-
         assert t.w_skip is not None
         trace = skip_trace(x, t.w_skip, t.out_coeffs)
         ro = self.readout

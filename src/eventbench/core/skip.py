@@ -18,7 +18,7 @@ readout integrates, :func:`~eventbench.core.lif.step_mean`) is the causal convol
 
 the response of the step means to a unit current delivered at the start of a step
 (:class:`~eventbench.core.params.StepCoeffs`). :func:`skip_trace` computes it for a whole trial,
-differentiable in ``W_s`` by autograd: the path has no spike, so its gradient
+differentiable in ``W_s`` (its gradient written out): the path has no spike, so its gradient
 :math:`\partial L/\partial W_s = \sum_n x_{n-1}^\top \sum_{k \ge n} h_{k-n}\,\partial L/\partial
 \bar V_k` is exact for EventProp and surrogate BPTT alike, and the gradient methods themselves
 never see ``W_s``: they receive :math:`\partial L/\partial \bar V` of the whole readout. The
@@ -32,12 +32,14 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from eventbench.core.lif import LIFState, integrate, step_mean
 from eventbench.core.params import StepCoeffs
 from eventbench.core.threads import serial_torch
 
 __all__ = [
     "SkipState",
     "bias_response",
+    "delayed",
     "impulse_response",
     "readout_response",
     "skip_current",
@@ -50,42 +52,58 @@ __all__ = [
 def impulse_response(c: StepCoeffs, n_steps: int) -> Tensor:
     """``h [n_steps]`` (float64): the readout's step means ``k = 0 .. n_steps - 1`` steps after a
     unit current was added at the start of step 0 (module docstring)."""
-    h = torch.empty(n_steps, dtype=torch.float64)
-    v, i = 0.0, 1.0
-    for k in range(n_steps):
-        h[k] = c.mu_v * v + c.mu_i * i
-        v, i = c.alpha * v + c.rho * i, c.beta * i
-    return h
+    unit = torch.zeros(n_steps, 1, 1, dtype=torch.float64)
+    unit[:1] = 1.0
+    return _li_response(unit, c)[:, 0, 0]
+
+
+def delayed(u: Tensor) -> Tensor:
+    """``u [T, ...]`` one step later: ``out_0 = 0``, ``out_n = u_{n-1}`` (how the skip delivers
+    the input of step ``n - 1`` at step ``n``)."""
+    return torch.cat((torch.zeros_like(u[:1]), u[:-1]))
+
+
+def _flat(x: Tensor) -> Tensor:
+    """``x [T, B, n_in]`` (dense or sparse COO) as the matrix ``[T * B, n_in]``."""
+    t_steps, batch, n_in = x.shape
+    if not x.is_sparse:
+        return x.reshape(t_steps * batch, n_in)
+    x = x.coalesce()
+    idx = x.indices()
+    return torch.sparse_coo_tensor(
+        torch.stack((idx[0] * batch + idx[1], idx[2])), x.values(), (t_steps * batch, n_in),
+        check_invariants=False,  # built from a coalesced tensor's indices
+    )
 
 
 def skip_current(x: Tensor, w_skip: Tensor) -> Tensor:
     """``x W_s`` per step: ``x [T, B, n_in]`` (dense or sparse COO) -> ``[T, B, n_out]``."""
-    t_steps, batch, n_in = x.shape
-    if x.is_sparse:
-        x = x.coalesce()
-        idx = x.indices()
-        flat = torch.sparse_coo_tensor(
-            torch.stack((idx[0] * batch + idx[1], idx[2])), x.values(), (t_steps * batch, n_in),
-            check_invariants=False,  # built from a coalesced tensor's indices
-        )
-        out: Tensor = torch.sparse.mm(flat, w_skip)
-    else:
-        out = x.reshape(t_steps * batch, n_in) @ w_skip
-    return out.view(t_steps, batch, w_skip.shape[1])
+    flat = _flat(x)
+    out: Tensor = torch.sparse.mm(flat, w_skip) if flat.is_sparse else flat @ w_skip
+    return out.view(x.shape[0], x.shape[1], w_skip.shape[1])
+
+
+def _skip_current_t(x: Tensor, g: Tensor) -> Tensor:
+    """``sum_n x_n^T g_n``: ``x [T, B, n_in]`` (dense or sparse COO), ``g [T, B, n_out]``
+    (float64) -> ``[n_in, n_out]`` float64 (the transpose of :func:`skip_current`)."""
+    flat = _flat(x).to(torch.float64).t()
+    g2 = g.reshape(-1, g.shape[2])
+    out: Tensor = torch.sparse.mm(flat, g2) if flat.is_sparse else flat @ g2
+    return out
 
 
 def _li_response(u: Tensor, c: StepCoeffs) -> Tensor:
     """``out_n = sum_{m <= n} h_{n-m} u_m`` along dim 0 of ``u [T, B, K]`` (float64), by the
-    readout's own recurrence: exactly causal (``out_n`` is exactly 0 before the first current)
-    and the same arithmetic as :func:`skip_step` / :func:`skip_mean`."""
+    readout's own step (:func:`~eventbench.core.lif.step_mean`,
+    :func:`~eventbench.core.lif.integrate`): exactly causal (``out_n`` is exactly 0 before the
+    first current) and the arithmetic of the readout and of :func:`skip_step`."""
     out = torch.empty_like(u)
-    v = torch.zeros_like(u[0]) if u.shape[0] else u.new_zeros(u.shape[1:])
-    i = torch.zeros_like(v)
+    zero = u.new_zeros(u.shape[1:])
+    state = LIFState(zero, zero)
     for n in range(u.shape[0]):
-        i.add_(u[n])
-        torch.add(v * c.mu_v, i, alpha=c.mu_i, out=out[n])
-        v.mul_(c.alpha).add_(i, alpha=c.rho)
-        i.mul_(c.beta)
+        state = LIFState(state.v, state.i + u[n])
+        out[n] = step_mean(state, c)
+        state = integrate(state, c)
     return out
 
 
@@ -99,8 +117,7 @@ class _SkipTrace(torch.autograd.Function):
         ctx.save_for_backward(x)
         ctx.coeffs = c
         with serial_torch(x.device.type == "cpu"):
-            u = skip_current(x, w_skip.detach()).to(torch.float64)
-            u = torch.cat((torch.zeros_like(u[:1]), u[:-1]))  # delivered one step later
+            u = delayed(skip_current(x, w_skip.detach()).to(torch.float64))
             return _li_response(u, c).to(w_skip.dtype)
 
     @staticmethod
@@ -109,8 +126,8 @@ class _SkipTrace(torch.autograd.Function):
         with serial_torch(g.device.type == "cpu"):
             # dL/du_m = sum_{n >= m} h_{n-m} g_n: the same response run backwards in time
             g_u = _li_response(g.to(torch.float64).flip(0), ctx.coeffs).flip(0)
-            # u_m = x_{m-1} W_s, m >= 1
-            g_w = skip_current_t(x[:-1] if not x.is_sparse else _drop_last_step(x), g_u[1:])
+            # u_m = x_{m-1} W_s: x_n meets dL/du_{n+1} (nothing for the last step's input)
+            g_w = _skip_current_t(x, torch.cat((g_u[1:], torch.zeros_like(g_u[:1]))))
             return None, g_w.to(g.dtype), None
 
 
@@ -125,11 +142,12 @@ def readout_response(u: Tensor, c: StepCoeffs) -> Tensor:
 def bias_response(c: StepCoeffs, n_steps: int) -> Tensor:
     r"""``r [n_steps]`` (float64): the readout's step means driven from rest by a unit bias
     (:math:`\tau_m \dot V = -V + b`, ``b = 1``), i.e. :math:`\bar V_n = r_n b`."""
+    one = torch.ones(1, dtype=torch.float64)
+    state = LIFState(one.new_zeros(1), one.new_zeros(1))
     r = torch.empty(n_steps, dtype=torch.float64)
-    v = 0.0
     for n in range(n_steps):
-        r[n] = c.mu_v * v + (1.0 - c.mu_v)
-        v = c.alpha * v + (1.0 - c.alpha)
+        r[n] = step_mean(state, c, one)[0]
+        state = integrate(state, c, one)
     return r
 
 
@@ -148,49 +166,25 @@ def skip_trace(x: Tensor, w_skip: Tensor, c: StepCoeffs) -> Tensor:
     return out
 
 
-def _drop_last_step(x: Tensor) -> Tensor:
-    """A sparse COO ``x [T, B, n]`` without its last step: ``[T - 1, B, n]``."""
-    x = x.coalesce()
-    keep = x.indices()[0] < x.shape[0] - 1
-    return torch.sparse_coo_tensor(
-        x.indices()[:, keep], x.values()[keep], (x.shape[0] - 1, *x.shape[1:]),
-        check_invariants=False,
-    )
-
-
-def skip_current_t(x: Tensor, g: Tensor) -> Tensor:
-    """``sum_n x_n^T g_n``: ``x [T, B, n_in]`` (dense or sparse COO), ``g [T, B, n_out]`` (float64)
-    -> ``[n_in, n_out]`` float64 (the transpose of :func:`skip_current`)."""
-    t_steps, batch, n_in = x.shape
-    g2 = g.reshape(t_steps * batch, g.shape[2])
-    if x.is_sparse:
-        x = x.coalesce()
-        idx = x.indices()
-        flat = torch.sparse_coo_tensor(
-            torch.stack((idx[2], idx[0] * batch + idx[1])), x.values().to(torch.float64),
-            (n_in, t_steps * batch), check_invariants=False,
-        )
-        prod: Tensor = torch.sparse.mm(flat, g2)
-        return prod
-    return x.reshape(t_steps * batch, n_in).to(torch.float64).T @ g2
-
-
 class SkipState(NamedTuple):
-    """The skip's share of the readout state ``(v, i)`` ``[B, n_out]`` and the current
+    """The skip's share of the readout's state ``(V, I)`` ``[B, n_out]`` and the current
     ``pending = x_{n-1} W_s`` that the coming step receives."""
 
-    v: Tensor
-    i: Tensor
+    readout: LIFState
     pending: Tensor
+
+
+def _delivered(state: SkipState) -> LIFState:
+    """The skip's share at the start of the coming step, after its pending current arrived."""
+    return LIFState(state.readout.v, state.readout.i + state.pending)
 
 
 def skip_mean(state: SkipState, c: StepCoeffs) -> Tensor:
     r"""The skip's share of the coming step's mean voltage, :math:`\mu_V v + \mu_I (i + u)`."""
-    return c.mu_v * state.v + c.mu_i * (state.i + state.pending)
+    return step_mean(_delivered(state), c)
 
 
 def skip_step(state: SkipState, c: StepCoeffs, cur: Tensor) -> SkipState:
     """Deliver the pending current, integrate one step, and hold ``cur = x_n W_s`` ``[B, n_out]``
     for the next step."""
-    i = state.i + state.pending
-    return SkipState(c.alpha * state.v + c.rho * i, c.beta * i, cur)
+    return SkipState(integrate(_delivered(state), c), cur)

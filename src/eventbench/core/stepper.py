@@ -62,8 +62,9 @@ def initial_state(net: NetworkTensors, batch: int, like: Tensor) -> NetworkState
     """All-zero state for ``batch`` trials (dtype and device of ``like``)."""
     sizes = [w.shape[1] for w in net.w_ff]
     hidden = tuple(zero_state(batch, n, like) for n in sizes)
-    out = zero_state(batch, net.w_out.shape[1], like)
-    skip = None if net.w_skip is None else SkipState(out.v.clone(), out.v.clone(), out.v.clone())
+    n_out = net.w_out.shape[1]
+    out = zero_state(batch, n_out, like)
+    skip = None if net.w_skip is None else SkipState(zero_state(batch, n_out, like), out.v.clone())
     return NetworkState(hidden, tuple(h.v.clone() for h in hidden), out, skip)
 
 

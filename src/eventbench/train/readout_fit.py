@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from eventbench.core import SNN
-from eventbench.core.skip import bias_response, readout_response
+from eventbench.core.skip import bias_response, delayed, readout_response
 from eventbench.readout.readouts import VoltageTrace
 from eventbench.train.data import Split
 
@@ -71,9 +71,7 @@ def readout_features(net: SNN, x: Tensor) -> Tensor:
         last = out.spikes[-1]
         feats = [readout_response(last.dense(0, t_steps, torch.float64), c)]
         if net.readout_layer.w_skip is not None:
-            xd = x.to_dense() if x.is_sparse else x
-            shifted = torch.cat((torch.zeros_like(xd[:1]), xd[:-1]))  # relayed one step later
-            feats.append(readout_response(shifted, c))
+            feats.append(readout_response(delayed(x.to_dense() if x.is_sparse else x), c))
         if net.readout_layer.bias is not None:
             r = bias_response(c, t_steps).to(x.device)
             feats.append(r.view(t_steps, 1, 1).expand(t_steps, batch, 1))
